@@ -1,0 +1,84 @@
+"""Runs every firmware test twice: under CPython (pytest's own collection) and
+under the MicroPython unix port, one pytest item per test function.
+
+Firmware tests live in host_tests/fw/test_*.py, are written in the subset both
+interpreters share (plain asserts, no fixtures), and get helpers from fwtest.py.
+"""
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FW_TESTS = ROOT / "host_tests" / "fw"
+MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
+RUNNER = FW_TESTS / "_mprun.py"
+MP_TIMEOUT = 600
+
+for p in (ROOT / "firmware", FW_TESTS):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+
+def pytest_collect_file(parent, file_path):
+    if file_path.parent == FW_TESTS and file_path.name.startswith("test_") and file_path.suffix == ".py":
+        return MicroPythonFile.from_parent(parent, path=file_path, name=file_path.name + "[micropython]")
+    return None
+
+
+class MicroPythonFailure(Exception):
+    pass
+
+
+class MicroPythonFile(pytest.File):
+    _results = None
+
+    def collect(self):
+        tree = ast.parse(self.path.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                yield MicroPythonItem.from_parent(self, name=node.name)
+
+    def results(self):
+        """Run the whole module once under MicroPython; map test name -> (ok, text)."""
+        if self._results is not None:
+            return self._results
+        if not MICROPYTHON.exists():
+            pytest.fail("no micropython executable at %s: run `make test` to set up .venv" % MICROPYTHON)
+        env = dict(os.environ, MICROPYPATH="%s:%s" % (ROOT / "firmware", FW_TESTS))
+        proc = subprocess.run([str(MICROPYTHON), str(RUNNER), self.path.stem], cwd=str(FW_TESTS),
+                              env=env, capture_output=True, text=True, timeout=MP_TIMEOUT)
+        results, current, lines = {}, None, []
+        for line in proc.stdout.splitlines():
+            if line.startswith("@@"):
+                if current:
+                    results[current[1]] = (current[0] == "PASS", "\n".join(lines))
+                parts = line[2:].split(" ", 1)
+                current = parts if len(parts) == 2 else None
+                lines = []
+            else:
+                lines.append(line)
+        self._results = results
+        self._output = proc.stdout[-4000:] + proc.stderr[-4000:]
+        return results
+
+
+class MicroPythonItem(pytest.Item):
+    def runtest(self):
+        results = self.parent.results()
+        if self.name not in results:
+            raise MicroPythonFailure("did not run under MicroPython; runner output:\n" + self.parent._output)
+        ok, text = results[self.name]
+        if not ok:
+            raise MicroPythonFailure(text)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, MicroPythonFailure):
+            return "MicroPython: %s" % excinfo.value
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, 0, "[micropython] %s" % self.name

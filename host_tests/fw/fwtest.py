@@ -1,0 +1,16 @@
+# Helpers for firmware tests; runs under CPython and MicroPython alike.
+DATA = __file__.rsplit("/", 1)[0] + "/data/"
+
+
+def data(name, mode="rb"):
+    with open(DATA + name, mode) as f:
+        return f.read()
+
+
+def raises(exc, fn, *args):
+    """Call fn(*args); return the exception if it is an `exc`, fail otherwise."""
+    try:
+        fn(*args)
+    except exc as e:
+        return e
+    raise AssertionError("%s did not raise %s" % (getattr(fn, "__name__", fn), exc.__name__))
