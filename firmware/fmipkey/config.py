@@ -1,0 +1,231 @@
+# The device configuration (config.json in the bundle): one schema, one validator.
+# Every problem raises ConfigError naming the key, what is wrong and how to fix it.
+import json
+import os
+
+from fmipkey.errors import ConfigError
+
+# name, default, kind, one-line description. Kinds: ("int", lo, hi),
+# ("num", lo, hi), ("choice", values), ("name",) a non-empty string,
+# ("prefix",) an IPv6 /64, ("addr",) an IPv6 address or "" for none,
+# ("neighbors",) the AR's list of neighbouring access routers.
+SCHEMA = (
+    ("role", "ar", ("choice", ("ar", "mn")), "what this node runs: ar (access router) or mn (mobile node)"),
+    ("interface", "eth0", ("name",), "network interface of the link (eth0, br-lan, wlan0)"),
+    ("prefix", "2001:db8:1::/64", ("prefix",), "the link's /64 subnet prefix"),
+    ("router", "", ("addr",), "mn: the access router to ask; empty = all-routers ff02::2"),
+    ("at", 0, ("choice", (0, 1)), "preferred algorithm type: 0 HMAC-SHA1-96, 1 HMAC-SHA256-128"),
+    ("hk_lifetime", 43200, ("int", 1, 65535), "handover key lifetime, s (RFC 5269 HK-LIFETIME)"),
+    ("hkepk_lifetime", 43200, ("int", 1, 31536000), "mn: handover key encryption key lifetime, s (HKEPK-LIFETIME)"),
+    ("hkepk_handovers", 10, ("int", 1, 1000000), "mn: handovers per encryption key pair (HKEPK-HANDOVERS)"),
+    ("keystore_max", 256, ("int", 1, 100000), "handover keys kept at most"),
+    ("peer_cache_max", 64, ("int", 1, 100000), "SEND timestamp cache entries (peers) kept at most"),
+    ("max_cpa_rate", 10, ("int", 1, 1000), "ar: CPAs sent per second at most (RFC 3971 MAX_CPA_RATE)"),
+    ("timestamp_delta", 300, ("int", 1, 86400), "accepted SEND timestamp offset, s (TIMESTAMP_DELTA)"),
+    ("timestamp_fuzz", 1, ("num", 0, 3600), "SEND timestamp fuzz factor, s (TIMESTAMP_FUZZ)"),
+    ("timestamp_drift", 1, ("num", 0, 100), "SEND clock drift allowed, percent (TIMESTAMP_DRIFT)"),
+    ("rtsolpr_retries", 3, ("int", 0, 10), "mn: RtSolPr retransmissions (RFC 5568 RTSOLPR_RETRIES)"),
+    ("max_rtsolpr_rate", 3, ("int", 1, 100), "mn: RtSolPrs per second at most (MAX_RTSOLPR_RATE)"),
+    ("fbu_retries", 3, ("int", 0, 10), "mn: FBU retransmissions (RFC 5568 FBU_RETRIES)"),
+    ("rsa_min_bits", 1024, ("int", 384, 4096), "smallest RSA key accepted from a peer, bits"),
+    ("rsa_max_bits", 2048, ("int", 384, 4096), "largest RSA key accepted from a peer, bits"),
+    ("key_file", "key.pem", ("name",), "this node's RSA private key (PEM), its CGA key"),
+    ("cga_file", "cga.der", ("name",), "this node's CGA Parameters (raw bytes)"),
+    ("certs_file", "certs.pem", ("name",), "ar: certification path (PEM), router certificate first"),
+    ("anchors_file", "anchors.pem", ("name",), "mn: SEND trust anchors (PEM certificates)"),
+    ("hkepk_file", "hkepk.pem", ("name",), "mn: handover key encryption key pairs (PEM)"),
+    ("keystore_file", "keystore.bin", ("name",), "sealed handover key store"),
+    ("device_key_file", "device.key", ("name",), "device key that seals the key store"),
+    ("counters_file", "counters.json", ("name",), "counters the daemon writes: {name: int}"),
+    ("counters_interval", 10, ("int", 1, 86400), "how often the daemon writes counters_file, s"),
+    ("neighbors", [], ("neighbors",), "ar: neighbouring ARs [{ap_id, nar_lla, nar_addr, nar_prefix}]"),
+    ("log", "info", ("choice", ("debug", "info", "warn", "error")), "log level"),
+)
+NEIGHBOR_KEYS = ("ap_id", "nar_lla", "nar_addr", "nar_prefix")
+HEX = "0123456789abcdefABCDEF"
+
+
+def entry(name):
+    for e in SCHEMA:
+        if e[0] == name:
+            return e
+    raise ConfigError("unknown config key '%s'%s; known keys: %s"
+                      % (name, _did_you_mean(name), " ".join(e[0] for e in SCHEMA)))
+
+
+def defaults():
+    # Fresh lists: a caller must not mutate the schema's default.
+    return dict((e[0], list(e[1]) if type(e[1]) is list else e[1]) for e in SCHEMA)
+
+
+def validate(cfg):
+    """Check every key of `cfg`; return a new dict with defaults filled in."""
+    if type(cfg) is not dict:
+        raise ConfigError("config: expected a JSON object {\"key\": value, ...}, got %s" % _show(cfg))
+    for name in cfg:
+        entry(name)
+    out = defaults()
+    for e in SCHEMA:
+        if e[0] in cfg:
+            out[e[0]] = _check(e[0], e[2], cfg[e[0]])
+    if out["rsa_min_bits"] > out["rsa_max_bits"]:
+        raise ConfigError("rsa_min_bits: %d is above rsa_max_bits %d; lower rsa_min_bits or raise rsa_max_bits"
+                          % (out["rsa_min_bits"], out["rsa_max_bits"]))
+    return out
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        raise ConfigError("%s: cannot read it; flash a bundle with config.json (fmipkey provision, fmipkey flash)" % path)
+    try:
+        cfg = json.loads(text)
+    except ValueError:
+        raise ConfigError("%s: not valid JSON; fix the syntax or write a new one with fmipkey provision" % path)
+    return validate(cfg)
+
+
+def set_value(cfg, name, text):
+    """Parse `text` (JSON, or a bare string) as the value of `name`, validate, store it in cfg, return it."""
+    e = entry(name)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text  # bare words such as br-lan or 2001:db8::/64 need no quotes
+    new = dict(cfg)
+    new[name] = _check(name, e[2], value)
+    new = validate(new)
+    cfg[name] = new[name]
+    return cfg[name]
+
+
+def dumps(cfg):
+    # One key per line in schema order: readable on the board, stable for diffs.
+    lines = ['  "%s": %s' % (e[0], json.dumps(cfg[e[0]])) for e in SCHEMA if e[0] in cfg]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def save(path, cfg):
+    """Validate and write atomically: a new file, then rename over the old one."""
+    text = dumps(validate(cfg))
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def parse_addr(text):
+    """IPv6 text (no embedded IPv4) -> 16 bytes; ValueError when malformed."""
+    halves = text.split("::")
+    if len(halves) > 2:
+        raise ValueError("more than one '::'")
+    head = halves[0].split(":") if halves[0] else []
+    tail = halves[1].split(":") if len(halves) == 2 and halves[1] else []
+    if len(halves) == 1 and len(head) != 8 or len(halves) == 2 and len(head) + len(tail) > 7:
+        raise ValueError("wrong number of groups")
+    groups = head + ["0"] * (8 - len(head) - len(tail)) + tail
+    out = bytearray()
+    for g in groups:
+        if not 1 <= len(g) <= 4 or any(c not in HEX for c in g):
+            raise ValueError("bad group '%s'" % g)
+        out += int(g, 16).to_bytes(2, "big")
+    return bytes(out)
+
+
+def parse_prefix(text):
+    """"2001:db8:1::/64" -> its 8 prefix bytes; ValueError unless a /64 with zero host bits."""
+    parts = text.split("/")
+    if len(parts) != 2 or parts[1] != "64":
+        raise ValueError("not a /64")
+    addr = parse_addr(parts[0])
+    if addr[8:] != bytes(8):
+        raise ValueError("host bits set")
+    return addr[:8]
+
+
+def parse_lla(text):
+    """Link-layer address in hex, with or without ':'/'-' separators -> 6 or 8 bytes."""
+    digits = text.replace(":", "").replace("-", "")
+    if len(digits) not in (12, 16) or any(c not in HEX for c in digits):
+        raise ValueError("not 6 or 8 hex octets")
+    return bytes(int(digits[i:i + 2], 16) for i in range(0, len(digits), 2))
+
+
+def _check(name, kind, v):
+    k = kind[0]
+    if k == "int" or k == "num":
+        if not (type(v) is int or k == "num" and type(v) is float) or not kind[1] <= v <= kind[2]:
+            _bad(name, v, "a%s number from %s to %s" % (" whole" if k == "int" else "", kind[1], kind[2]))
+        return v
+    if k == "choice":
+        if not any(v == c and type(v) is type(c) for c in kind[1]):
+            _bad(name, v, "one of " + ", ".join(json.dumps(c) for c in kind[1]))
+        return v
+    if type(v) is not str and k != "neighbors":
+        _bad(name, v, "a string")
+    if k == "name":
+        if not v:
+            _bad(name, v, "a non-empty name")
+        return v
+    if k == "neighbors":
+        return _neighbors(name, v)
+    try:
+        if k == "prefix":
+            parse_prefix(v)
+        elif v:
+            parse_addr(v)
+    except ValueError as e:
+        _bad(name, v, ("an IPv6 /64 such as 2001:db8:1::/64" if k == "prefix" else
+                       "an IPv6 address such as 2001:db8:1::1 or \"\"") + " (%s)" % e.args[0])
+    return v
+
+
+def _neighbors(name, v):
+    if type(v) is not list:
+        _bad(name, v, "a list of {\"ap_id\", \"nar_lla\", \"nar_addr\", \"nar_prefix\"} objects")
+    for i, n in enumerate(v):
+        where = "%s[%d]" % (name, i)
+        if type(n) is not dict or sorted(n) != sorted(NEIGHBOR_KEYS):
+            _bad(where, n, "an object with exactly the keys " + ", ".join(NEIGHBOR_KEYS))
+        for key, parse, expect in (("ap_id", parse_lla, "hex link-layer id, e.g. 02:00:00:00:01:01"),
+                                   ("nar_lla", parse_lla, "hex link-layer address, e.g. 02:00:00:00:02:01"),
+                                   ("nar_addr", parse_addr, "the NAR's IPv6 address"),
+                                   ("nar_prefix", parse_prefix, "the NAR's /64, e.g. 2001:db8:2::/64")):
+            try:
+                if type(n[key]) is not str:
+                    raise ValueError("not a string")
+                parse(n[key])
+            except ValueError as e:
+                _bad(where + "." + key, n[key], "%s (%s)" % (expect, e.args[0]))
+    return v
+
+
+def _bad(name, v, expect):
+    raise ConfigError("%s: %s is not valid; use %s" % (name, _show(v), expect))
+
+
+def _show(v):
+    s = json.dumps(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _did_you_mean(name):
+    # The known key with the smallest edit distance, if it is close enough to be a typo.
+    best, best_d = None, 4
+    for e in SCHEMA:
+        d = _distance(name, e[0])
+        if d < best_d:
+            best, best_d = e[0], d
+    return " (did you mean '%s'?)" % best if best else ""
+
+
+def _distance(a, b):
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        prev, row[0] = row[0], i
+        for j in range(1, len(b) + 1):
+            cur = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] != b[j - 1]))
+            prev, row[j] = row[j], cur
+    return row[len(b)]
