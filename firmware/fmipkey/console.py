@@ -1,0 +1,128 @@
+# What the host's `fmipkey console` calls over the REPL. Every function prints
+# exactly one line of JSON, {"error": reason} on failure, so the host can parse
+# it. Paths are relative to the working directory, the board's flash.
+import json
+import os
+import sys
+
+from fmipkey import config
+from fmipkey.errors import ConfigError
+
+CONFIG = "config.json"
+# `set` stages changes here; `save` validates them into config.json. A file
+# rather than memory, so set and save may come from separate REPL sessions.
+PENDING = "config.pending.json"
+
+
+def status():
+    _emit(_status)
+
+
+def counters():
+    _emit(_counters)
+
+
+def keys():
+    _emit(_keys)
+
+
+def get(name):
+    _emit(_get, name)
+
+
+def set(name, value_text):
+    _emit(_set, name, value_text)
+
+
+def save():
+    _emit(_save)
+
+
+def reboot():
+    print(json.dumps({"reboot": True}))
+    try:
+        import machine
+        reset = getattr(machine, "reset", None)
+    except ImportError:
+        reset = None
+    if reset:
+        reset()
+    sys.exit(0)  # the unix port: the service manager (or the test) restarts it
+
+
+def _emit(fn, *args):
+    try:
+        out = fn(*args)
+    except ConfigError as e:
+        out = {"error": e.args[0]}
+    print(json.dumps(out))
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _staged():
+    """The configuration `set` works on: the pending one if any, else the saved one."""
+    return config.load(PENDING if _exists(PENDING) else CONFIG)
+
+
+def _status():
+    cfg = config.load(CONFIG)
+    out = {"role": cfg["role"], "interface": cfg["interface"], "prefix": cfg["prefix"], "at": cfg["at"],
+           "platform": sys.platform, "micropython": ".".join(str(v) for v in sys.implementation.version[:3]),
+           "pending": _pending_names(cfg)}
+    try:
+        import gc
+        out["mem_free"] = gc.mem_free()
+    except (ImportError, AttributeError):
+        pass  # CPython
+    return out
+
+
+def _pending_names(saved):
+    if not _exists(PENDING):
+        return []
+    staged = config.load(PENDING)
+    return [e[0] for e in config.SCHEMA if staged[e[0]] != saved[e[0]]]
+
+
+def _counters():
+    name = config.load(CONFIG)["counters_file"]
+    try:
+        with open(name) as f:
+            return {"counters": json.loads(f.read())}
+    except OSError:
+        raise ConfigError("%s: not written yet; the daemon (fmipkey.main) writes it every counters_interval s" % name)
+    except ValueError:
+        raise ConfigError("%s: not valid JSON; delete it, the daemon writes a new one" % name)
+
+
+def _keys():
+    raise ConfigError("keys: the key store module is not on this firmware")
+
+
+def _get(name):
+    e = config.entry(name)
+    return {"name": name, "value": _staged()[name], "pending": name in _pending_names(config.load(CONFIG)),
+            "help": e[3]}
+
+
+def _set(name, value_text):
+    cfg = _staged()
+    value = config.set_value(cfg, name, value_text)
+    config.save(PENDING, cfg)
+    return {"name": name, "value": value, "pending": True}
+
+
+def _save():
+    saved = config.load(CONFIG)
+    changed = _pending_names(saved)
+    if _exists(PENDING):
+        config.save(CONFIG, config.load(PENDING))
+        os.remove(PENDING)
+    return {"saved": CONFIG, "changed": changed}

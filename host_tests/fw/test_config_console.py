@@ -1,0 +1,85 @@
+# console.py on the board side: staged set, save, get, counters, status, in a scratch "flash" dir.
+import json
+import os
+
+import fwtest
+from fmipkey import config, console
+from fmipkey.errors import ConfigError
+
+FLASH = "/tmp/fmipkey_test_console_flash"
+
+
+def in_flash(fn):
+    """Run fn with the working directory a fresh flash holding a default config.json."""
+    try:
+        os.mkdir(FLASH)
+    except OSError:
+        pass
+    for name in os.listdir(FLASH):
+        os.remove(FLASH + "/" + name)
+    home = os.getcwd()
+    os.chdir(FLASH)
+    try:
+        config.save("config.json", config.validate({"role": "ar"}))
+        fn()
+    finally:
+        os.chdir(home)
+
+
+def test_set_stages_until_save():
+    def body():
+        assert console._set("at", "1") == {"name": "at", "value": 1, "pending": True}
+        assert config.load("config.json")["at"] == 0
+        got = console._get("at")
+        assert got["value"] == 1 and got["pending"] and "algorithm" in got["help"]
+        assert console._status()["pending"] == ["at"]
+        assert console._save() == {"saved": "config.json", "changed": ["at"]}
+        assert config.load("config.json")["at"] == 1
+        assert console.PENDING not in os.listdir(".")
+        assert console._get("at")["pending"] is False
+        assert console._save()["changed"] == []
+    in_flash(body)
+
+
+def test_set_refuses_invalid_and_stages_nothing():
+    def body():
+        e = fwtest.raises(ConfigError, console._set, "at", "5")
+        assert e.args[0].startswith("at: 5 is not valid")
+        assert "did you mean 'at'" in fwtest.raises(ConfigError, console._set, "aat", "1").args[0]
+        assert console.PENDING not in os.listdir(".")
+    in_flash(body)
+
+
+def test_set_accumulates_across_calls():
+    def body():
+        console._set("interface", "br-lan")
+        console._set("hk_lifetime", "600")
+        assert console._save()["changed"] == ["interface", "hk_lifetime"]
+        cfg = config.load("config.json")
+        assert cfg["interface"] == "br-lan" and cfg["hk_lifetime"] == 600
+    in_flash(body)
+
+
+def test_status_reports_config_and_interpreter():
+    def body():
+        s = console._status()
+        assert s["role"] == "ar" and s["prefix"] == "2001:db8:1::/64" and s["pending"] == []
+        assert s["micropython"].count(".") == 2
+    in_flash(body)
+
+
+def test_counters_from_daemon_file():
+    def body():
+        e = fwtest.raises(ConfigError, console._counters)
+        assert e.args[0].startswith("counters.json: not written yet")
+        with open("counters.json", "w") as f:
+            f.write(json.dumps({"received": 3, "keys.issued": 1}))
+        assert console._counters() == {"counters": {"received": 3, "keys.issued": 1}}
+    in_flash(body)
+
+
+def test_missing_config_is_an_error_not_a_crash():
+    def body():
+        os.remove("config.json")
+        assert "config.json: cannot read" in fwtest.raises(ConfigError, console._status).args[0]
+    in_flash(body)
