@@ -1,0 +1,111 @@
+# The Linux link driver (MicroPython unix port on OpenWrt, and CPython on the
+# host): whole Ethernet frames on an AF_PACKET socket. Reading whole IPv6
+# packets gives the engines the source/destination addresses the SEND
+# signature covers and the hop limit ND needs; writing whole frames lets us
+# send with hop limit 255 from any (CGA) source address. No ffi, no netlink:
+# the interface's addresses are configured outside (`ip -6 addr add ... nodad`).
+import socket
+import struct
+import sys
+
+from fmipkey.compat import const
+from fmipkey.errors import ConfigError
+from fmipkey.net import multicast_mac, nd_hop_limit_ok, solicited_node_mac
+
+_AF_PACKET = const(17)
+_ETH_P_IPV6 = const(0x86DD)
+_SOL_PACKET = const(263)
+_PACKET_ADD_MEMBERSHIP = const(1)
+_PACKET_MR_ALLMULTI = const(2)
+_EAGAIN = const(11)
+_ETH_HLEN = const(14)
+NEIGHBORS_MAX = const(64)
+
+_CPYTHON = sys.implementation.name == "cpython"
+
+
+def _sysfs(ifname, name):
+    try:
+        with open("/sys/class/net/%s/%s" % (ifname, name)) as f:
+            return f.read().strip()
+    except OSError:
+        raise ConfigError("no network interface %s" % ifname)
+
+
+class Link:
+    """One interface. recv() -> (ipv6_packet, src_mac) or None; send(packet, dst_mac=None)."""
+
+    def __init__(self, ifname):
+        self.ifname = ifname
+        self.ifindex = int(_sysfs(ifname, "ifindex"))
+        self.mac = bytes(int(x, 16) for x in _sysfs(ifname, "address").split(":"))
+        self.mtu = int(_sysfs(ifname, "mtu"))
+        self.neighbors = {}  # IPv6 address -> MAC, learnt from received frames
+        self.counters = {"dropped.hop_limit": 0, "dropped.malformed": 0}
+        # htons(): the protocol is in network order inside the kernel
+        proto = struct.unpack("@H", struct.pack(">H", _ETH_P_IPV6))[0]
+        self.sock = socket.socket(_AF_PACKET, socket.SOCK_RAW, proto)
+        if _CPYTHON:
+            self.sock.bind((ifname, _ETH_P_IPV6))
+        else:  # MicroPython takes a raw struct sockaddr_ll
+            self.sock.bind(struct.pack("@H", _AF_PACKET) + struct.pack(">H", _ETH_P_IPV6)
+                           + struct.pack("@iHBB8s", self.ifindex, 0, 0, 0, b""))
+        # all multicast: all-routers and the CGAs' solicited-node groups the
+        # kernel has not joined (struct packet_mreq)
+        self.sock.setsockopt(_SOL_PACKET, _PACKET_ADD_MEMBERSHIP,
+                             struct.pack("@iHH8s", self.ifindex, _PACKET_MR_ALLMULTI, 0, b""))
+        self.sock.setblocking(False)
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def recv(self):
+        """Next IPv6 packet on the link as (packet, src_mac), or None when none is
+        waiting. Drops (and counts) frames too short or truncated and ND
+        messages whose hop limit is not 255. Our own transmissions never show
+        up: the kernel copies outgoing frames only to ETH_P_ALL sockets."""
+        while True:
+            try:
+                frame = self.sock.recv(_ETH_HLEN + self.mtu)
+            except OSError as e:
+                if e.errno == _EAGAIN:
+                    return None
+                raise
+            if len(frame) < _ETH_HLEN + 40 or frame[_ETH_HLEN] >> 4 != 6:
+                self.counters["dropped.malformed"] += 1
+                continue
+            end = _ETH_HLEN + 40 + (frame[_ETH_HLEN + 4] << 8 | frame[_ETH_HLEN + 5])
+            if end > len(frame):
+                self.counters["dropped.malformed"] += 1
+                continue
+            packet = frame[_ETH_HLEN:end]  # cuts Ethernet padding of short frames
+            if not nd_hop_limit_ok(packet):
+                self.counters["dropped.hop_limit"] += 1
+                continue
+            src_mac = frame[6:12]
+            self._learn(packet[8:24], src_mac)
+            return packet, src_mac
+
+    def _learn(self, addr, mac):
+        if addr == b"\x00" * 16 or mac[0] & 1:
+            return
+        if addr not in self.neighbors and len(self.neighbors) >= NEIGHBORS_MAX:
+            self.neighbors.clear()  # bounded; entries come back with the next frame
+        self.neighbors[addr] = mac
+
+    def send(self, packet, dst_mac=None):
+        """Send a whole IPv6 packet as given (the engines set hop limit 255).
+        Without dst_mac: the multicast mapping for a multicast destination, the
+        MAC learnt for a unicast one, and for an unknown neighbor the
+        destination's solicited-node group, which its owner listens to (no
+        NS/NA round trip is needed)."""
+        if dst_mac is None:
+            dst = bytes(packet[24:40])
+            if dst[0] == 0xFF:
+                dst_mac = multicast_mac(dst)
+            else:
+                dst_mac = self.neighbors.get(dst) or solicited_node_mac(dst)
+        self.sock.send(dst_mac + self.mac + b"\x86\xdd" + packet)
+
+    def close(self):
+        self.sock.close()
