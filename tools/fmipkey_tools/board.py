@@ -1,0 +1,105 @@
+"""Talking to a MicroPython board over its serial raw REPL (mpremote's transport),
+and a virtual board for tests: the unix port on a pseudo-terminal, its working
+directory standing in for flash."""
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+from mpremote.transport import TransportError
+from mpremote.transport_serial import SerialTransport
+
+MICROPYTHON = Path(sys.executable).parent / "micropython"
+
+
+@contextlib.contextmanager
+def connect(port):
+    """A transport in raw REPL on `port`, without a soft reset (whatever runs is interrupted, state kept)."""
+    try:
+        transport = SerialTransport(port, baudrate=115200)
+    except TransportError:
+        raise click.ClickException(
+            "cannot open %s: check the port name (ls /dev/ttyUSB* /dev/ttyACM*) and that no other "
+            "program (mpremote, screen, minicom) holds it" % port)
+    try:
+        try:
+            transport.enter_raw_repl(soft_reset=False)
+        except TransportError:
+            raise click.ClickException(
+                "%s answers but gives no MicroPython raw REPL: check that the board runs MicroPython "
+                "(fmipkey flash --firmware IMAGE.bin) and the baud rate is 115200" % port)
+        yield transport
+    finally:
+        with contextlib.suppress(Exception):
+            transport.exit_raw_repl()
+        transport.close()
+
+
+def run(transport, code, timeout=30):
+    """Execute `code` on the board; return its stdout. A board-side exception becomes a ClickException."""
+    try:
+        out, err = transport.exec_raw(code, timeout=timeout)
+    except TransportError as e:
+        raise click.ClickException("the board stopped answering (%s): reset it and try again" % e)
+    if err:
+        lines = err.decode(errors="replace").strip().splitlines()
+        raise click.ClickException("the board raised %s" % (lines[-1] if lines else "an error"))
+    return out.decode(errors="replace")
+
+
+def run_json(transport, code, timeout=30):
+    """Execute `code`, which prints one line of JSON last; return it decoded."""
+    out = run(transport, code, timeout)
+    lines = [line for line in out.splitlines() if line.strip()]
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        raise click.ClickException("the board printed no JSON answer: %r" % out[-200:])
+
+
+@contextlib.contextmanager
+def virtual_board(flash_dir, args=()):
+    """Yield the path of a pty on which the MicroPython unix port runs as a serial board.
+
+    Its working directory is `flash_dir` (the flash), which is also on MICROPYPATH
+    so `import fmipkey` loads what was flashed. `args` go to micropython, e.g.
+    ("-X", "heapsize=110000") to give it an ESP32's heap. The process is gone on exit.
+    """
+    if not shutil.which("socat"):
+        raise click.ClickException("socat is not installed: apt-get install socat")
+    flash_dir = Path(flash_dir).resolve()
+    flash_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="fmipkey-board-"))
+    tty = tmp / "tty"
+    # raw,echo=0 on both ends: the raw REPL protocol needs the bytes unchanged (no \n -> \r\n).
+    command = " ".join([str(MICROPYTHON)] + list(args))
+    env = dict(os.environ, MICROPYPATH=".frozen:%s" % flash_dir)
+    log = tmp / "socat.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(
+            ["socat", "PTY,link=%s,raw,echo=0" % tty, "EXEC:%s,pty,raw,echo=0,stderr,setsid,ctty" % command],
+            cwd=str(flash_dir), env=env, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 10
+        while not tty.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise click.ClickException("socat did not start the virtual board: %s"
+                                           % log.read_text(errors="replace").strip())
+            time.sleep(0.02)
+        yield str(tty)
+    finally:
+        # Ending socat ends micropython (its session on the pty is hung up).
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
