@@ -1,0 +1,1 @@
+# Crypto for the device: backend (primitives), der, rsa, hmac, cga, x509.

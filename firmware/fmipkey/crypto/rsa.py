@@ -1,0 +1,118 @@
+# RSA PKCS#1 v1.5 (RFC 8017): RSASSA signatures and RSAES encryption.
+# Private operations use the CRT parameters; the wrapper stays thin because
+# the modular exponentiation is the whole cost on the device.
+from fmipkey.crypto import backend
+from fmipkey.errors import CryptoError
+
+# DER DigestInfo prefixes (RFC 8017 9.2 note 1), followed by the digest itself.
+_DIGEST_INFO = {
+    "sha1": b"\x30\x21\x30\x09\x06\x05\x2b\x0e\x03\x02\x1a\x05\x00\x04\x14",
+    "sha256": b"\x30\x31\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01\x05\x00\x04\x20",
+}
+_DIGEST_LEN = {"sha1": 20, "sha256": 32}
+
+
+def octets(n):
+    """Length of the non-negative integer n in octets (MicroPython has no int.bit_length)."""
+    return (len("%x" % n) + 1) // 2
+
+
+class PublicKey:
+    def __init__(self, n, e):
+        self.n = n
+        self.e = e
+        self.size = octets(n)
+
+    def __eq__(self, other):
+        return isinstance(other, PublicKey) and self.n == other.n and self.e == other.e
+
+
+class PrivateKey:
+    def __init__(self, n, e, d, p, q, dp, dq, qinv):
+        self.public = PublicKey(n, e)
+        self.size = self.public.size
+        self.n, self.e, self.d = n, e, d
+        self.p, self.q, self.dp, self.dq, self.qinv = p, q, dp, dq, qinv
+
+
+def _private(priv, c):
+    # RSADP/RSASP1 with CRT (RFC 8017 5.1.2, 2.b).
+    p, q = priv.p, priv.q
+    m1 = backend.powmod(c % p, priv.dp, p)
+    m2 = backend.powmod(c % q, priv.dq, q)
+    return m2 + q * (priv.qinv * (m1 - m2) % p)
+
+
+def _encoded_digest(k, digest, alg):
+    # EMSA-PKCS1-v1_5 (RFC 8017 9.2): 00 01 FF..FF 00 DigestInfo.
+    prefix = _DIGEST_INFO.get(alg)
+    if prefix is None:
+        raise CryptoError("unknown hash %s" % alg)
+    if len(digest) != _DIGEST_LEN[alg]:
+        raise CryptoError("digest length")
+    pad = k - 3 - len(prefix) - len(digest)
+    if pad < 8:
+        raise CryptoError("key too short")
+    return b"\x00\x01" + b"\xff" * pad + b"\x00" + prefix + bytes(digest)
+
+
+def sign_digest(priv, digest, alg):
+    k = priv.size
+    m = int.from_bytes(_encoded_digest(k, digest, alg), "big")
+    return _private(priv, m).to_bytes(k, "big")
+
+
+def verify_digest(pub, digest, sig, alg):
+    """True when sig is a valid signature of digest; compares the whole encoded block."""
+    k = pub.size
+    if len(sig) != k:
+        return False
+    s = int.from_bytes(sig, "big")
+    if s >= pub.n:
+        return False
+    em = backend.powmod(s, pub.e, pub.n).to_bytes(k, "big")
+    return em == _encoded_digest(k, digest, alg)
+
+
+def sign(priv, data, alg="sha1"):
+    return sign_digest(priv, backend.hasher(alg)(data).digest(), alg)
+
+
+def verify(pub, data, sig, alg="sha1"):
+    return verify_digest(pub, backend.hasher(alg)(data).digest(), sig, alg)
+
+
+def encrypt(pub, msg):
+    """RSAES-PKCS1-v1_5: 00 02 PS 00 msg, PS at least 8 random non-zero octets."""
+    k = pub.size
+    n = k - 3 - len(msg)
+    if n < 8:
+        raise CryptoError("message too long")
+    ps = bytearray(backend.random_bytes(n))
+    for i in range(n):
+        while ps[i] == 0:
+            ps[i] = backend.random_bytes(1)[0]
+    em = b"\x00\x02" + ps + b"\x00" + bytes(msg)
+    return backend.powmod(int.from_bytes(em, "big"), pub.e, pub.n).to_bytes(k, "big")
+
+
+def decrypt(priv, ct):
+    """RSAES-PKCS1-v1_5 decryption. Every failure is the same CryptoError, and the
+    padding check reads every octet without an early exit (no padding oracle)."""
+    k = priv.size
+    if len(ct) != k:
+        raise CryptoError("decryption failed")
+    c = int.from_bytes(ct, "big")
+    if c >= priv.n:
+        raise CryptoError("decryption failed")
+    em = _private(priv, c).to_bytes(k, "big")
+    bad = em[0] | (em[1] ^ 2)
+    sep = 0  # index of the first zero after 00 02, found without branching on data
+    for i in range(2, k):
+        zero = ((em[i] - 1) >> 8) & 1
+        unset = ((sep - 1) >> 31) & 1
+        sep |= -(zero & unset) & i
+    bad |= ((sep - 10) >> 31) & 1  # no separator (sep 0) or PS shorter than 8
+    if bad:
+        raise CryptoError("decryption failed")
+    return em[sep + 1:]
