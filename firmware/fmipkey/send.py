@@ -1,0 +1,178 @@
+# SEND (RFC 3971 5.1-5.3): signing and verifying ND messages with the RSA Signature, CGA,
+# Timestamp and Nonce options. Sans-IO: callers pass addresses, message bytes and `now`.
+from fmipkey.compat import const
+from fmipkey.crypto import backend, cga, der, rsa
+from fmipkey.errors import ParseError, VerifyError
+from fmipkey.wire import icmp6, ndopt
+
+# CGA Message Type tag for SEND (RFC 3971 5.2)
+TAG = b"\x08\x6f\xca\x5e\x10\xb2\x00\xc9\x9c\x8c\xe0\x01\x64\x27\x7c\x08"
+
+# RFC 3971 10.2, in timestamp units of 1/65536 s
+TIMESTAMP_DELTA = const(300 << 16)
+TIMESTAMP_FUZZ = const(1 << 16)
+TIMESTAMP_DRIFT_PCT = const(1)
+
+
+def ts_units(now):
+    """Unix seconds (int or float) -> the 64-bit Timestamp value (48.16 fixed point)."""
+    if isinstance(now, int):
+        return now << 16
+    return int(now * 65536)
+
+
+def key_hash(spki):
+    """Leftmost 128 bits of SHA-1 over the DER SubjectPublicKeyInfo (RFC 3971 5.2)."""
+    return backend.sha1(spki).digest()[:16]
+
+
+def new_nonce(n=6):
+    """A random nonce; 2 + n must be a multiple of 8."""
+    return backend.random_bytes(n)
+
+
+def _digest(msg, end, src, dst):
+    # SHA-1 of the signed data over msg[:end]. The checksum in it is that of msg[:end] alone
+    # (NOTES.md: what sendd and NDprotector do).
+    c = icmp6.checksum(src, dst, icmp6.NH_ICMPV6, msg[:end], 2)
+    h = backend.sha1(TAG)
+    h.update(bytes(src))
+    h.update(bytes(dst))
+    h.update(bytes((msg[0], msg[1], c >> 8, c & 0xFF)))
+    h.update(msg[4:end])
+    return h.digest()
+
+
+def sign(msg, src, dst, priv, spki):
+    """Append the RSA Signature option to msg (an ICMPv6 message with every other option) and
+    set the final checksum; returns a new bytearray."""
+    sig = rsa.sign_digest(priv, _digest(memoryview(msg), len(msg), src, dst), "sha1")
+    out = bytearray(msg)
+    out.extend(ndopt.rsa_sig(key_hash(spki), sig))
+    icmp6.set_checksum(out, src, dst)
+    return out
+
+
+def message(src, dst, msg, priv, cga_params=None, spki=None, now=None, nonce=None):
+    """A signed ICMPv6 message: msg (from fmip/certpath, checksum zero) plus, in this order,
+    CGA (if cga_params), Timestamp (if now is given), Nonce (if given) and RSA Signature options.
+    spki (the signing key's DER SPKI) defaults to the key in cga_params."""
+    out = bytearray(msg)
+    if cga_params is not None:
+        out.extend(ndopt.cga(cga_params))
+        if spki is None:
+            spki = cga.parse(cga_params).public_key_der
+    if now is not None:
+        out.extend(ndopt.timestamp(ts_units(now)))
+    if nonce is not None:
+        out.extend(ndopt.nonce(nonce))
+    return sign(out, src, dst, priv, spki)
+
+
+def _window(ts, rd):
+    if not -TIMESTAMP_DELTA < rd - ts < TIMESTAMP_DELTA:
+        raise VerifyError("timestamp outside window")
+
+
+class Timestamps:
+    """Per-peer RDlast/TSlast of accepted SEND messages (RFC 3971 5.3.4.2), keyed by source
+    address, at most `size` peers; when full the peer heard from longest ago is dropped."""
+
+    def __init__(self, size=64):
+        self.size = size
+        self.peers = {}
+
+    def check(self, peer, ts, now):
+        rd = ts_units(now)
+        last = self.peers.get(bytes(peer))
+        if last is None:
+            _window(ts, rd)
+            return
+        rdl, tsl = last
+        el = rd - rdl
+        if not ts + TIMESTAMP_FUZZ > tsl + el - el * TIMESTAMP_DRIFT_PCT // 100 - TIMESTAMP_FUZZ:
+            raise VerifyError("timestamp older than last accepted")
+
+    def accept(self, peer, ts, now):
+        """Record a verified message (call only after the signature checked out)."""
+        k = bytes(peer)
+        last = self.peers.get(k)
+        if last is not None and ts <= last[1]:
+            return
+        self.peers[k] = (ts_units(now), ts)
+        if len(self.peers) > self.size:
+            old = None
+            for p in self.peers:
+                if old is None or self.peers[p][0] < self.peers[old][0]:
+                    old = p
+            del self.peers[old]
+
+
+class Verified:
+    """What a verified message proved: sec (CGA Sec, None when the key was known by other
+    means), key (rsa.PublicKey), key_hash, timestamp (48.16 value), nonce (memoryview or None)."""
+
+    def __init__(self, sec, key, kh, ts, nonce):
+        self.sec = sec
+        self.key = key
+        self.key_hash = kh
+        self.timestamp = ts
+        self.nonce = nonce
+
+
+def verify(m, src, dst, now, timestamps=None, known=None, nonce=None, solicitation=False,
+           min_bits=1024, max_bits=2048):
+    """Verify a parsed ND message m (an ndopt.Message) from src to dst; raise VerifyError.
+
+    timestamps: a Timestamps cache (None: window check only); known: {key_hash: PublicKey} for
+    keys known by other means, used when there is no CGA option; nonce: the nonce this message
+    must echo (a solicited advertisement: the nonce replaces the timestamp check);
+    solicitation: the message must carry a Nonce. Cheap checks (options, timestamp, CGA
+    hashes) come before the RSA operation; the cache is updated only after it."""
+    raw = m.raw
+    if m.sig < 0:
+        raise VerifyError("no RSA Signature option")
+    o = m.find(ndopt.TIMESTAMP)
+    if o is None:
+        raise VerifyError("no Timestamp option")
+    try:
+        ts = ndopt.parse_timestamp(raw, o[0], o[1])
+        o = m.find(ndopt.NONCE)
+        got = ndopt.parse_nonce(raw, o[0], o[1]) if o else None
+        kh, sigfield = ndopt.parse_rsa_sig(raw, m.sig, m.opts[-1][2])
+        o = m.find(ndopt.CGA)
+        params = ndopt.parse_cga(raw, o[0], o[1]) if o else None
+    except ParseError as e:
+        raise VerifyError(e.args[0])
+    if solicitation and got is None:
+        raise VerifyError("solicitation without Nonce")
+    if nonce is not None:
+        if got is None or bytes(got) != bytes(nonce):
+            raise VerifyError("nonce mismatch")
+    elif timestamps is not None:
+        timestamps.check(src, ts, now)
+    else:
+        _window(ts, ts_units(now))
+    if params is not None:
+        sec = cga.verify(src, params)              # two SHA-1, before any RSA
+        ke = der.read_tlv(params, 25, len(params))[2]
+        if key_hash(params[25:ke]) != bytes(kh):
+            raise VerifyError("key hash does not match CGA key")
+        try:
+            key = der.spki_at(params, 25, ke)
+        except ParseError:
+            raise VerifyError("CGA key is not an RSA key")
+    else:
+        sec = None
+        key = known.get(bytes(kh)) if known else None
+        if key is None:
+            raise VerifyError("unknown signing key")
+    if not min_bits <= key.size * 8 <= max_bits:
+        raise VerifyError("key size")
+    if len(sigfield) < key.size:
+        raise VerifyError("signature truncated")
+    if not rsa.verify_digest(key, _digest(raw, m.sig, src, dst), sigfield[:key.size], "sha1"):
+        raise VerifyError("bad signature")
+    if timestamps is not None:
+        timestamps.accept(src, ts, now)
+    return Verified(sec, key, bytes(kh), ts, got)
