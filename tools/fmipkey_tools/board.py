@@ -30,22 +30,26 @@ def connect(port):
     try:
         try:
             transport.enter_raw_repl(soft_reset=False)
+        except OSError as e:  # pyserial's SerialException is one: the port went away
+            raise click.ClickException("lost %s while connecting (%s): is the board resetting? try again" % (port, e))
         except TransportError:
             raise click.ClickException(
                 "%s answers but gives no MicroPython raw REPL: check that the board runs MicroPython "
                 "(fmipkey flash --firmware IMAGE.bin) and the baud rate is 115200" % port)
         yield transport
     finally:
+        # A board that just reset (or a unix port that exited) has no REPL left to leave.
         with contextlib.suppress(Exception):
             transport.exit_raw_repl()
-        transport.close()
+        with contextlib.suppress(Exception):
+            transport.close()
 
 
 def run(transport, code, timeout=30):
     """Execute `code` on the board; return its stdout. A board-side exception becomes a ClickException."""
     try:
         out, err = transport.exec_raw(code, timeout=timeout)
-    except TransportError as e:
+    except (TransportError, OSError) as e:
         raise click.ClickException("the board stopped answering (%s): reset it and try again" % e)
     if err:
         lines = err.decode(errors="replace").strip().splitlines()

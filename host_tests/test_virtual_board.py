@@ -1,0 +1,144 @@
+"""build -> flash -> console against a virtual board: the MicroPython unix port on
+a socat pty, driven by the real mpremote transport; its working dir is the flash."""
+import hashlib
+import json
+import os
+import subprocess
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from fmipkey_tools import board, build, flash
+from fmipkey_tools.cli import main
+
+
+@pytest.fixture(scope="module")
+def fw(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fw")
+    build.build(out)
+    return out
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    b = tmp_path / "bundle"
+    (b / "certs").mkdir(parents=True)
+    (b / "config.json").write_text(json.dumps({"role": "ar", "interface": "br-lan"}))
+    (b / "certs" / "router.der").write_bytes(bytes(range(256)) * 9)  # spans several write chunks
+    return b
+
+
+def cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], terminal_width=200)
+
+
+def test_flash_copies_verifies_and_skips_unchanged(fw, bundle, tmp_path):
+    dev = tmp_path / "flash"
+    with board.virtual_board(dev) as tty:
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle)
+        assert r.exit_code == 0, r.output
+        files = flash.local_files(fw, bundle)
+        assert "config.json" in files and "fmipkey/config.mpy" in files
+        for name, local in files.items():
+            assert hashlib.sha256((dev / name).read_bytes()).digest() == hashlib.sha256(local.read_bytes()).digest()
+        assert "%d added, 0 updated, 0 unchanged" % len(files) in r.output
+
+        (bundle / "config.json").write_text(json.dumps({"role": "ar", "interface": "eth1"}))
+        (dev / "fmipkey" / "stale.py").write_text("raise ImportError\n")
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle)
+        assert r.exit_code == 0, r.output
+        assert "0 added, 1 updated, %d unchanged, 1 removed" % (len(files) - 1) in r.output
+        assert json.loads((dev / "config.json").read_text())["interface"] == "eth1"
+        assert not (dev / "fmipkey" / "stale.py").exists()
+
+        # The flashed .mpy is what the board imports, from its flash (its working dir).
+        with board.connect(tty) as t:
+            out = board.run(t, "import os, fmipkey.config\nprint(os.getcwd(), fmipkey.config.__file__)")
+            assert out.split() == [str(dev.resolve()), "fmipkey/config.mpy"]
+
+
+def test_flash_detects_corruption_on_board(fw, bundle, tmp_path):
+    dev = tmp_path / "flash"
+    with board.virtual_board(dev) as tty:
+        assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+        (dev / "certs" / "router.der").write_bytes(b"flipped")  # flash went bad behind our back
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle)
+        assert r.exit_code == 0 and "1 updated" in r.output
+        assert (dev / "certs" / "router.der").read_bytes() == (bundle / "certs" / "router.der").read_bytes()
+
+
+def test_console_set_save_get_status(fw, bundle, tmp_path):
+    dev = tmp_path / "flash"
+    with board.virtual_board(dev) as tty:
+        assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+        r = cli("console", "--port", tty, "set", "at", "1")
+        assert r.exit_code == 0 and "staged" in r.output, r.output
+        assert "at" not in json.loads((dev / "config.json").read_text())  # not saved yet
+        r = cli("console", "--port", tty, "get", "at", "--json")
+        assert json.loads(r.output)["value"] == 1 and json.loads(r.output)["pending"] is True
+        r = cli("console", "--port", tty, "save")
+        assert r.exit_code == 0 and "at changed" in r.output, r.output
+        saved = json.loads((dev / "config.json").read_text())
+        assert saved["at"] == 1 and saved["interface"] == "br-lan"
+        r = cli("console", "--port", tty, "status", "--json")
+        status = json.loads(r.output)
+        assert status["at"] == 1 and status["interface"] == "br-lan" and status["pending"] == []
+        assert status["platform"] == "linux" and status["mem_free"] > 0
+        r = cli("console", "--port", tty, "status")
+        assert r.exit_code == 0 and "br-lan" in r.output
+
+
+def test_console_refuses_invalid_values(fw, bundle, tmp_path):
+    dev = tmp_path / "flash"
+    with board.virtual_board(dev) as tty:
+        assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+        r = cli("console", "--port", tty, "set", "at", "7")
+        assert r.exit_code == 1
+        assert "at: 7 is not valid; use one of 0, 1" in r.output
+        r = cli("console", "--port", tty, "set", "hk_lifetim", "60")
+        assert r.exit_code == 1 and "did you mean 'hk_lifetime'" in r.output
+        r = cli("console", "--port", tty, "get", "nope")
+        assert r.exit_code == 1 and "unknown config key 'nope'" in r.output
+        assert not (dev / "config.pending.json").exists()
+        assert json.loads((dev / "config.json").read_text()) == {"role": "ar", "interface": "br-lan"}
+
+
+def test_console_counters(fw, bundle, tmp_path):
+    dev = tmp_path / "flash"
+    with board.virtual_board(dev) as tty:
+        assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+        r = cli("console", "--port", tty, "counters")
+        assert r.exit_code == 1 and "counters.json: not written yet" in r.output
+        (dev / "counters.json").write_text(json.dumps({"received": 12, "dropped.hoplimit": 2}))
+        r = cli("console", "--port", tty, "counters", "--json")
+        assert json.loads(r.output) == {"counters": {"received": 12, "dropped.hoplimit": 2}}
+        r = cli("console", "--port", tty, "counters")
+        assert "dropped.hoplimit" in r.output and "12" in r.output
+
+
+def test_console_reboot_ends_unix_board(fw, bundle, tmp_path):
+    dev = tmp_path / "flash"
+    with board.virtual_board(dev) as tty:
+        assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+        r = cli("console", "--port", tty, "reboot")
+        assert r.exit_code == 0 and "rebooting" in r.output
+        deadline = time.monotonic() + 5
+        while os.path.exists(tty) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(tty)  # micropython exited, so socat ended and removed the pty
+        r = cli("console", "--port", tty, "status")
+        assert r.exit_code == 1 and "cannot open" in r.output
+
+
+def test_unreachable_port_is_a_clear_error(tmp_path):
+    r = cli("console", "--port", tmp_path / "nothing", "status")
+    assert r.exit_code == 1 and "cannot open" in r.output and "Traceback" not in r.output
+
+
+def test_virtual_board_leaves_no_process(tmp_path):
+    with board.virtual_board(tmp_path / "flash") as tty:
+        pids = subprocess.run(["pgrep", "-f", tty], capture_output=True, text=True).stdout.split()
+        assert pids
+    for pid in pids:
+        assert subprocess.run(["kill", "-0", pid], capture_output=True).returncode != 0

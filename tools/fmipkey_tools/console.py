@@ -1,0 +1,133 @@
+"""`fmipkey console`: status, counters, keys and configuration of a board, by
+calling fmipkey.console on it over the raw REPL (each call prints one JSON line)."""
+import json
+
+import click
+from mpremote.transport import TransportError
+from rich.console import Console
+from rich.table import Table
+
+from fmipkey_tools import board
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the board's JSON answer as is.")
+
+
+def call(port, fn, *args):
+    """Run fmipkey.console.<fn>(*args) on the board; its JSON answer, or a ClickException with its error."""
+    code = "import fmipkey.console\nfmipkey.console.%s(%s)" % (fn, ", ".join(repr(a) for a in args))
+    with board.connect(port) as t:
+        answer = board.run_json(t, code)
+    if isinstance(answer, dict) and "error" in answer:
+        raise click.ClickException(answer["error"])
+    return answer
+
+
+def show(answer, as_json, table):
+    if as_json:
+        click.echo(json.dumps(answer))
+    else:
+        Console().print(table)
+
+
+def pairs_table(title, rows, headers=("name", "value")):
+    table = Table(title=title)
+    for h in headers:
+        table.add_column(h)
+    for row in rows:
+        table.add_row(*[str(v) for v in row])
+    return table
+
+
+@click.group("console")
+@click.option("--port", required=True, envvar="FMIPKEY_PORT",
+              help="Serial port of the board (or $FMIPKEY_PORT), e.g. /dev/ttyUSB0.")
+@click.pass_context
+def cli(ctx, port):
+    """Talk to fmipkey on a board over its serial REPL (whatever runs there is interrupted)."""
+    ctx.obj = port
+
+
+@cli.command()
+@json_option
+@click.pass_obj
+def status(port, as_json):
+    """Role, link, prefix, algorithm type, interpreter, free memory, unsaved settings."""
+    answer = call(port, "status")
+    show(answer, as_json, pairs_table("status", sorted(answer.items())))
+
+
+@cli.command()
+@json_option
+@click.pass_obj
+def counters(port, as_json):
+    """Counters the daemon last wrote (received, dropped.<reason>, keys.issued, ...)."""
+    answer = call(port, "counters")
+    show(answer, as_json, pairs_table("counters", sorted(answer["counters"].items())))
+
+
+@cli.command()
+@json_option
+@click.pass_obj
+def keys(port, as_json):
+    """Handover keys held: the mobile node's CGA, AT and remaining lifetime (never key bytes)."""
+    answer = call(port, "keys")
+    rows = [(k["cga"], k["at"], k["remaining"]) for k in answer["keys"]]
+    show(answer, as_json, pairs_table("%d handover keys" % len(rows), rows, ("cga", "at", "remaining s")))
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@click.pass_obj
+def get(port, name, as_json):
+    """Show one configuration value (the staged one if `set` changed it)."""
+    answer = call(port, "get", name)
+    if as_json:
+        click.echo(json.dumps(answer))
+    else:
+        click.echo("%s = %s%s" % (name, json.dumps(answer["value"]),
+                                  "  (staged, not saved)" if answer["pending"] else ""))
+        click.echo("  " + answer["help"])
+
+
+@cli.command("set")
+@click.argument("name")
+@click.argument("value")
+@json_option
+@click.pass_obj
+def set_(port, name, value, as_json):
+    """Stage a configuration value (JSON, or a bare word); `save` writes config.json."""
+    answer = call(port, "set", name, value)
+    if as_json:
+        click.echo(json.dumps(answer))
+    else:
+        click.echo("%s = %s staged; `fmipkey console save` writes it to config.json"
+                   % (name, json.dumps(answer["value"])))
+
+
+@cli.command()
+@json_option
+@click.pass_obj
+def save(port, as_json):
+    """Validate the staged values and write config.json atomically (applies after reboot)."""
+    answer = call(port, "save")
+    if as_json:
+        click.echo(json.dumps(answer))
+    elif answer["changed"]:
+        click.echo("saved %s: %s changed; reboot to apply" % (answer["saved"], ", ".join(answer["changed"])))
+    else:
+        click.echo("nothing staged; %s unchanged" % answer["saved"])
+
+
+@cli.command()
+@json_option
+@click.pass_obj
+def reboot(port, as_json):
+    """Reset the board (machine.reset(); the unix port exits for its service manager to restart)."""
+    with board.connect(port) as t:
+        try:
+            # No waiting for an answer: the board may reset before it finishes one.
+            t.exec_raw_no_follow("import fmipkey.console\nfmipkey.console.reboot()")
+        except TransportError as e:
+            raise click.ClickException("the board did not take the reboot command (%s)" % e)
+    click.echo(json.dumps({"reboot": True}) if as_json else "rebooting")
