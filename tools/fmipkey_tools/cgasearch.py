@@ -1,0 +1,383 @@
+"""The CGA modifier search (RFC 3972 section 4, steps 1-3) and the engines that run it.
+
+Hash2 = SHA-1(modifier | 9 zero octets | DER SPKI | extensions); a modifier is
+good when the leftmost 16*Sec bits are zero. The modifier is in SHA-1's first
+block, so every trial hashes the whole input; but everything after the first
+block is the same for every trial, so its message schedule (with the round
+constants folded in) is computed once.
+
+A search is a `Job`: the key, extensions, Sec and a random 16-octet base. Trial
+number i (0 <= i < 2^64) tries the base with its low 64 bits XORed with i, so
+the space splits into plain integer ranges: across lanes, processes, Dask
+workers, and in a checkpoint file. Any order is valid (only the result is checked).
+
+Engines: `numba` (many SHA-1 lanes at once, laid out so LLVM vectorises across
+lanes) and `hashlib` (the fallback). Every hit is re-checked with hashlib.
+"""
+import concurrent.futures as cf
+import functools
+import hashlib
+import operator
+import os
+import signal
+import struct
+import time
+
+import numpy as np
+
+SPACE = 1 << 64
+LANES = 64
+MAX_CHUNK = 1 << 22  # trials per task: about half a second, so Ctrl-C and progress stay responsive
+
+
+class Job:
+    """One modifier search. Picklable, so it travels to worker processes and Dask."""
+
+    def __init__(self, spki, sec, ext=b"", base=None):
+        if not 0 <= sec <= 3:
+            raise ValueError("Sec must be 0..3")
+        self.spki, self.sec, self.ext = bytes(spki), sec, bytes(ext)
+        self.base = bytes(base) if base is not None else os.urandom(16)
+
+    def key(self):
+        return (self.spki, self.sec, self.ext, self.base)
+
+    def modifier(self, i):
+        low = int.from_bytes(self.base[8:], "big") ^ i
+        return self.base[:8] + low.to_bytes(8, "big")
+
+    def hash2_input(self, modifier):
+        return bytes(modifier) + bytes(9) + self.spki + self.ext
+
+    def good(self, modifier):
+        """The hashlib check of one modifier (RFC 3972 5, step 7)."""
+        zero = 2 * self.sec
+        return hashlib.sha1(self.hash2_input(modifier)).digest()[:zero] == bytes(zero)
+
+    def masks(self):
+        """Bits of Hash2's first two 32-bit words that must be zero."""
+        top = ((1 << 16 * self.sec) - 1) << (64 - 16 * self.sec)
+        return top >> 32, top & 0xFFFFFFFF
+
+    def chunk(self):
+        return min(MAX_CHUNK, max(1 << 12, 1 << (16 * self.sec)))
+
+
+# ---- the hashlib engine ---------------------------------------------------
+
+HASHLIB_BATCH = 4096
+
+
+@functools.lru_cache(maxsize=8)
+def _hashlib_batch(job_key):
+    """A reusable (batch, message length) array of Hash2 inputs and a memoryview of each row."""
+    spki, sec, ext, base = job_key
+    msg = Job(spki, sec, ext, base).hash2_input(base)
+    arr = np.frombuffer(msg * HASHLIB_BATCH, np.uint8).reshape(HASHLIB_BATCH, len(msg)).copy()
+    flat = memoryview(arr).cast("B")
+    return arr, [flat[k * len(msg):(k + 1) * len(msg)] for k in range(HASHLIB_BATCH)]
+
+
+def scan_hashlib(job, start, count):
+    """First i in [start, start+count) with a good modifier, or None. The per-trial
+    loop runs inside map(), so Python adds little around OpenSSL's SHA-1."""
+    arr, rows = _hashlib_batch(job.key())
+    m0, m1 = job.masks()
+    low = np.uint64(int.from_bytes(job.base[8:], "big"))
+    digest = operator.methodcaller("digest")
+    for s in range(start, start + count, HASHLIB_BATCH):
+        m = min(HASHLIB_BATCH, start + count - s)
+        arr[:m, 8:16] = (np.arange(s, s + m, dtype=np.uint64) ^ low).astype(">u8").view(np.uint8).reshape(m, 8)
+        words = np.frombuffer(b"".join(map(digest, map(hashlib.sha1, rows[:m]))), ">u4").reshape(m, 5)
+        hit = np.flatnonzero(((words[:, 0] & m0) | (words[:, 1] & m1)) == 0)
+        if hit.size:
+            return s + int(hit[0])
+    return None
+
+
+# ---- the numba engine -----------------------------------------------------
+
+IV = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0)
+K = (0x5A827999, 0x6ED9EBA1, 0x8F1BBCDC, 0xCA62C1D6)
+
+
+def sha1_pad(msg):
+    return msg + b"\x80" + bytes((55 - len(msg)) % 64) + struct.pack(">Q", 8 * len(msg))
+
+
+def schedule(block):
+    """The 80-word message schedule of one 64-octet block, with K[t] added (numpy, once per job)."""
+    w = [int.from_bytes(block[4 * t:4 * t + 4], "big") for t in range(16)]
+    for t in range(16, 80):
+        x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16]
+        w.append(((x << 1) | (x >> 31)) & 0xFFFFFFFF)
+    return [(w[t] + K[t // 20]) & 0xFFFFFFFF for t in range(80)]
+
+
+@functools.lru_cache(maxsize=8)
+def tables(job_key):
+    """(first block words, later blocks' K+W schedules as (n, 80) uint32, masks) for a job."""
+    spki, sec, ext, base = job_key
+    padded = sha1_pad(bytes(16) + bytes(9) + spki + ext)
+    first = np.array(struct.unpack(">16I", padded[:64]), dtype=np.uint32)
+    first[:4] = struct.unpack(">4I", base)
+    rest = np.array([schedule(padded[o:o + 64]) for o in range(64, len(padded), 64)], dtype=np.uint32)
+    m0, m1 = Job(spki, sec, ext, base).masks()
+    return first, rest.reshape(-1, 80), np.uint32(m0), np.uint32(m1)
+
+
+def _compile():
+    from numba import njit
+
+    @njit(inline="always")
+    def rotl(x, n):
+        return np.uint32((x << np.uint32(n)) | (x >> np.uint32(32 - n)))
+
+    # One round for every lane. The caller renames the five state arrays instead
+    # of moving them: the new A is written over E, rotl(B, 30) over B.
+    @njit(inline="always")
+    def r_ch(a, b, c, d, e, w):
+        for j in range(a.shape[0]):
+            e[j] = np.uint32(e[j] + rotl(a[j], 5) + (d[j] ^ (b[j] & (c[j] ^ d[j]))) + w[j])
+            b[j] = rotl(b[j], 30)
+
+    @njit(inline="always")
+    def r_par(a, b, c, d, e, w):
+        for j in range(a.shape[0]):
+            e[j] = np.uint32(e[j] + rotl(a[j], 5) + (b[j] ^ c[j] ^ d[j]) + w[j])
+            b[j] = rotl(b[j], 30)
+
+    @njit(inline="always")
+    def r_maj(a, b, c, d, e, w):
+        for j in range(a.shape[0]):
+            e[j] = np.uint32(e[j] + rotl(a[j], 5) + ((b[j] & c[j]) | (d[j] & (b[j] | c[j]))) + w[j])
+            b[j] = rotl(b[j], 30)
+
+    @njit(inline="always")
+    def compress(h, s, x):
+        """h: (5, lanes) state; s: (5, lanes) scratch; x: (80, lanes) K[t] + W[t]."""
+        a, b, c, d, e = s[0], s[1], s[2], s[3], s[4]
+        for i in range(5):
+            for j in range(h.shape[1]):
+                s[i, j] = h[i, j]
+        for t in range(0, 20, 5):
+            r_ch(a, b, c, d, e, x[t])
+            r_ch(e, a, b, c, d, x[t + 1])
+            r_ch(d, e, a, b, c, x[t + 2])
+            r_ch(c, d, e, a, b, x[t + 3])
+            r_ch(b, c, d, e, a, x[t + 4])
+        for t in range(20, 40, 5):
+            r_par(a, b, c, d, e, x[t])
+            r_par(e, a, b, c, d, x[t + 1])
+            r_par(d, e, a, b, c, x[t + 2])
+            r_par(c, d, e, a, b, x[t + 3])
+            r_par(b, c, d, e, a, x[t + 4])
+        for t in range(40, 60, 5):
+            r_maj(a, b, c, d, e, x[t])
+            r_maj(e, a, b, c, d, x[t + 1])
+            r_maj(d, e, a, b, c, x[t + 2])
+            r_maj(c, d, e, a, b, x[t + 3])
+            r_maj(b, c, d, e, a, x[t + 4])
+        for t in range(60, 80, 5):
+            r_par(a, b, c, d, e, x[t])
+            r_par(e, a, b, c, d, x[t + 1])
+            r_par(d, e, a, b, c, x[t + 2])
+            r_par(c, d, e, a, b, x[t + 3])
+            r_par(b, c, d, e, a, x[t + 4])
+        for i in range(5):
+            for j in range(h.shape[1]):
+                h[i, j] = np.uint32(h[i, j] + s[i, j])
+
+    @njit(inline="always")
+    def hash_lanes(h, s, w, x, wc):
+        """SHA-1 of every lane: first block in w[0:16] (per lane), later blocks' K+W in wc (shared)."""
+        lanes = h.shape[1]
+        for t in range(16, 80):
+            for j in range(lanes):
+                w[t, j] = rotl(w[t - 3, j] ^ w[t - 8, j] ^ w[t - 14, j] ^ w[t - 16, j], 1)
+        for t in range(80):
+            kt = np.uint32(0x5A827999 if t < 20 else 0x6ED9EBA1 if t < 40 else 0x8F1BBCDC if t < 60 else 0xCA62C1D6)
+            for j in range(lanes):
+                x[t, j] = np.uint32(w[t, j] + kt)
+        for j in range(lanes):
+            h[0, j] = 0x67452301
+            h[1, j] = 0xEFCDAB89
+            h[2, j] = 0x98BADCFE
+            h[3, j] = 0x10325476
+            h[4, j] = 0xC3D2E1F0
+        compress(h, s, x)
+        for b in range(wc.shape[0]):
+            compress(h, s, wc[b])
+
+    @njit(inline="always")
+    def broadcast(rest, lanes):
+        wc = np.empty((rest.shape[0], 80, lanes), np.uint32)
+        for b in range(rest.shape[0]):
+            for t in range(80):
+                for j in range(lanes):
+                    wc[b, t, j] = rest[b, t]
+        return wc
+
+    @njit(cache=True)
+    def digests(first, rest):
+        """(5, lanes) SHA-1 states for lanes whose first blocks are the columns of first (16, lanes)."""
+        lanes = first.shape[1]
+        h = np.empty((5, lanes), np.uint32)
+        s = np.empty((5, lanes), np.uint32)
+        w = np.empty((80, lanes), np.uint32)
+        x = np.empty((80, lanes), np.uint32)
+        w[:16] = first
+        hash_lanes(h, s, w, x, broadcast(rest, lanes))
+        return h
+
+    @njit(cache=True)
+    def scan(first, rest, m0, m1, hi, lo, count):
+        """Lowest k < count whose trial (base words 2, 3 XOR hi, lo + k) hits, or -1.
+        lo + count must not pass 2^32 (the caller splits at word boundaries)."""
+        lanes = 64
+        h = np.empty((5, lanes), np.uint32)
+        s = np.empty((5, lanes), np.uint32)
+        w = np.empty((80, lanes), np.uint32)
+        x = np.empty((80, lanes), np.uint32)
+        wc = broadcast(rest, lanes)
+        for t in range(16):
+            for j in range(lanes):
+                w[t, j] = first[t]
+        for j in range(lanes):
+            w[2, j] = first[2] ^ np.uint32(hi)
+        for base in range(0, count, lanes):
+            for j in range(lanes):
+                w[3, j] = first[3] ^ np.uint32(lo + base + j)
+            hash_lanes(h, s, w, x, wc)
+            for j in range(lanes):
+                if (h[0, j] & m0) == 0 and (h[1, j] & m1) == 0 and base + j < count:
+                    return base + j
+        return -1
+
+    return scan, digests
+
+
+@functools.lru_cache(maxsize=1)
+def numba_kernel():
+    """(scan, digests): the multi-lane kernels, compiled once and cached on disk by numba."""
+    return _compile()
+
+
+def scan_numba(job, start, count):
+    first, rest, m0, m1 = tables(job.key())
+    kernel = numba_kernel()[0]
+    i, end = start, start + count
+    while i < end:
+        hi, lo = i >> 32, i & 0xFFFFFFFF
+        n = min(end - i, (1 << 32) - lo)
+        k = kernel(first, rest, m0, m1, hi, lo, n)
+        if k >= 0:
+            return i + k
+        i += n
+    return None
+
+
+def available_engines():
+    try:
+        import numba  # noqa: F401
+        return ("numba", "hashlib")
+    except ImportError:
+        return ("hashlib",)
+
+
+SCANNERS = {"numba": scan_numba, "hashlib": scan_hashlib}
+
+
+# ---- splitting a search across workers -----------------------------------
+
+def scan(engine, job, start, count):
+    """One task: the entry point for worker processes and Dask workers."""
+    return SCANNERS[engine](job, start, count)
+
+
+def _ignore_sigint():
+    # Ctrl-C is the parent's to handle: it saves the checkpoint and stops the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def local_executor(workers, engine="numba"):
+    if engine == "numba":
+        numba_kernel()  # load (or compile) once here; forked workers inherit it
+    return cf.ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+
+
+def add_range(ranges, start, end):
+    """Merge [start, end) into a sorted list of disjoint [s, e) pairs."""
+    out = []
+    for s, e in sorted(ranges + [[start, end]]):
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return out
+
+
+def covered(ranges, start, end):
+    return any(s <= start and end <= e for s, e in ranges)
+
+
+def _chunks(job, done):
+    step = job.chunk()
+    for s in range(0, SPACE, step):
+        if not covered(done, s, s + step):
+            yield s, step
+
+
+class Search:
+    """Searches many jobs on one executor (local processes or Dask), a few tasks
+    in flight per worker. `done` maps job name -> searched ranges (the checkpoint)."""
+
+    def __init__(self, jobs, engine="numba", done=None):
+        self.jobs = dict(jobs)
+        self.engine = engine
+        self.done = {name: list((done or {}).get(name, [])) for name in self.jobs}
+        self.found = {}
+        self.trials = 0
+
+    def run(self, executor, in_flight, on_progress=None):
+        """Run until every job has a modifier; returns {name: modifier}."""
+        pending = {name: _chunks(job, self.done[name]) for name, job in self.jobs.items() if job.sec}
+        for name, job in self.jobs.items():
+            if not job.sec:  # Sec 0: any modifier will do
+                self.found[name] = job.modifier(0)
+        running = {}
+        try:
+            while pending or running:
+                for name in list(pending):
+                    while len(running) < in_flight and name in pending:
+                        s, n = next(pending[name])
+                        running[executor.submit(scan, self.engine, self.jobs[name], s, n)] = (name, s, n)
+                    if len(running) >= in_flight:
+                        break
+                finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    name, s, n = running.pop(fut)
+                    if name in self.found:
+                        continue
+                    self._finish(name, s, n, fut.result(), pending, running)
+                    if on_progress:
+                        on_progress(n)
+        finally:
+            for fut in running:
+                fut.cancel()
+        return self.found
+
+    def _finish(self, name, s, n, hit, pending, running):
+        job = self.jobs[name]
+        self.trials += n if hit is None else hit - s + 1
+        if hit is None:
+            self.done[name] = add_range(self.done[name], s, s + n)
+            return
+        modifier = job.modifier(hit)
+        if not job.good(modifier):
+            raise RuntimeError("engine %s reported a modifier that hashlib rejects" % self.engine)
+        self.found[name] = modifier
+        pending.pop(name, None)
+        for fut, (other, _, _) in running.items():
+            if other == name:
+                fut.cancel()
