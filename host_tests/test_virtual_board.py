@@ -142,3 +142,32 @@ def test_virtual_board_leaves_no_process(tmp_path):
         assert pids
     for pid in pids:
         assert subprocess.run(["kill", "-0", pid], capture_output=True).returncode != 0
+
+
+def test_console_keys_lists_ids_never_key_bytes(fw, bundle, tmp_path):
+    keystore = pytest.importorskip("fmipkey.keystore")
+    if not hasattr(keystore.KeyStore, "entries"):
+        pytest.skip("fmipkey.keystore has no KeyStore.entries(now) listing yet (docs/firmware-api.md, console.py)")
+    device_key = bytes(range(32))
+    (bundle / "device.key").write_bytes(device_key)
+    now = time.time()
+    store = keystore.KeyStore(device_key)
+    secrets = {}
+    for i, at in ((1, 0), (2, 1)):
+        cga = bytes.fromhex("20010db8000100000000000000000000")[:15] + bytes([i])
+        secrets[cga] = bytes([0xA0 + i]) * keystore.KEY_LEN[at]
+        store.put(cga, secrets[cga], at, now)
+    dev = tmp_path / "flash"
+    dev.mkdir()
+    store.save(str(dev / "keystore.bin"))
+    with board.virtual_board(dev) as tty:
+        assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+        r = cli("console", "--port", tty, "keys", "--json")
+        assert r.exit_code == 0, r.output
+        listed = json.loads(r.output)["keys"]
+        assert sorted((k["cga"], k["at"]) for k in listed) == [("2001:db8:1::1", 0), ("2001:db8:1::2", 1)]
+        assert all(43000 < k["remaining"] <= 43200 for k in listed)
+        table = cli("console", "--port", tty, "keys").output
+        assert "2001:db8:1::2" in table
+        for key in secrets.values():
+            assert key.hex() not in r.output + table and key.hex()[:8] not in r.output + table

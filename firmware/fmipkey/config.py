@@ -134,6 +134,22 @@ def parse_addr(text):
     return bytes(out)
 
 
+def format_addr(addr):
+    """16 bytes -> IPv6 text, the longest run of two or more zero groups as '::' (RFC 5952)."""
+    groups = ["%x" % (addr[i] << 8 | addr[i + 1]) for i in range(0, 16, 2)]
+    best, best_len, i = 0, 1, 0
+    while i < 8:
+        j = i
+        while j < 8 and groups[j] == "0":
+            j += 1
+        if j - i > best_len:
+            best, best_len = i, j - i
+        i = j + 1
+    if best_len < 2:
+        return ":".join(groups)
+    return ":".join(groups[:best]) + "::" + ":".join(groups[best + best_len:])
+
+
 def parse_prefix(text):
     """"2001:db8:1::/64" -> its 8 prefix bytes; ValueError unless a /64 with zero host bits."""
     parts = text.split("/")

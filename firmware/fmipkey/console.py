@@ -4,9 +4,10 @@
 import json
 import os
 import sys
+import time
 
 from fmipkey import config
-from fmipkey.errors import ConfigError
+from fmipkey.errors import ConfigError, ParseError, VerifyError
 
 CONFIG = "config.json"
 # `set` stages changes here; `save` validates them into config.json. A file
@@ -103,7 +104,23 @@ def _counters():
 
 
 def _keys():
-    raise ConfigError("keys: the key store module is not on this firmware")
+    # Ids, algorithm types and lifetimes only: key bytes never leave the board.
+    from fmipkey.keystore import KeyStore
+    cfg = config.load(CONFIG)
+    now = time.time()
+    try:
+        with open(cfg["device_key_file"], "rb") as f:
+            store = KeyStore(f.read(), cfg["keystore_max"], cfg["hk_lifetime"])
+    except OSError:
+        raise ConfigError("device_key_file: cannot read %s; flash the bundle that holds it" % cfg["device_key_file"])
+    if not _exists(cfg["keystore_file"]):
+        return {"keys": []}  # no key issued yet
+    try:
+        store.load(cfg["keystore_file"], now)
+    except (ParseError, VerifyError) as e:
+        raise ConfigError("keystore_file: %s (%s)" % (cfg["keystore_file"], e.args[0]))
+    return {"keys": [{"cga": config.format_addr(cga), "at": at, "remaining": int(expiry - now)}
+                     for cga, at, expiry in store.entries(now)]}
 
 
 def _get(name):

@@ -73,6 +73,12 @@ def test_parse_addr():
         fwtest.raises(ValueError, config.parse_addr, bad)
 
 
+def test_format_addr_compresses_longest_zero_run():
+    for text in ("::", "2001:db8::1", "fe80::3c4a:5bf6:ffb4:ca6c", "1:0:0:2::3", "1:2:3:4:5:6:7:8", "1::", "::1:0:0:0:2"):
+        assert config.format_addr(config.parse_addr(text)) == text
+    assert config.format_addr(config.parse_addr("1:0:2:3:4:5:6:7")) == "1:0:2:3:4:5:6:7"
+
+
 def test_parse_prefix_and_lla():
     assert config.parse_prefix("2001:db8:1::/64") == b"\x20\x01\x0d\xb8\x00\x01\x00\x00"
     assert config.parse_lla("02-00-5e-00-53-01") == b"\x02\x00\x5e\x00\x53\x01"
