@@ -73,15 +73,17 @@ def encode_int(n):
     return tlv(INTEGER, body)
 
 
-def _rsa_algorithm(buf, vs, ve):
-    # AlgorithmIdentifier { rsaEncryption, NULL or absent parameters }.
+def _is_rsa_algorithm(buf, vs, ve):
+    # AlgorithmIdentifier: True for { rsaEncryption, NULL or absent parameters },
+    # False for another algorithm.
     os_, oe = expect(buf, vs, ve, OID)
     if buf[os_:oe] != RSA_ENCRYPTION:
-        raise ParseError("not an RSA key")
+        return False
     if oe != ve:
         ps, pe = expect(buf, oe, ve, NULL)
         if ps != pe or pe != ve:
             raise ParseError("DER: bad RSA parameters")
+    return True
 
 
 def _parse_rsa_public(buf, off, end):
@@ -95,20 +97,24 @@ def _parse_rsa_public(buf, off, end):
 
 
 def spki_at(buf, off, end):
-    """The RSA SubjectPublicKeyInfo in buf[off:end] (exactly) -> PublicKey."""
+    """The SubjectPublicKeyInfo in buf[off:end] (exactly) -> PublicKey, or None for a
+    well-formed key of another algorithm."""
     vs, ve = expect(buf, off, end, SEQUENCE)
     if ve != end:
         raise ParseError("DER: trailing data after key")
     as_, ae = expect(buf, vs, ve, SEQUENCE)
-    _rsa_algorithm(buf, as_, ae)
+    rsa_key = _is_rsa_algorithm(buf, as_, ae)
     bs, be = expect(buf, ae, ve, BIT_STRING)
     if be != ve or bs == be or buf[bs] != 0:
         raise ParseError("DER: bad key bit string")
-    return _parse_rsa_public(buf, bs + 1, be)
+    return _parse_rsa_public(buf, bs + 1, be) if rsa_key else None
 
 
 def parse_spki(buf):
-    return spki_at(memoryview(buf), 0, len(buf))
+    key = spki_at(memoryview(buf), 0, len(buf))
+    if key is None:
+        raise ParseError("not an RSA key")
+    return key
 
 
 def encode_spki(pub):
@@ -147,7 +153,8 @@ def parse_private_key(buf):
     if ve != end:
         raise ParseError("DER: trailing data after key")
     as_, ae = expect(mv, o, ve, SEQUENCE)
-    _rsa_algorithm(mv, as_, ae)
+    if not _is_rsa_algorithm(mv, as_, ae):
+        raise ParseError("not an RSA key")
     ks, ke = expect(mv, ae, ve, OCTET_STRING)
     return _parse_pkcs1(mv, ks, ke)
 

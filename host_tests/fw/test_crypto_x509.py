@@ -1,0 +1,183 @@
+# X.509 parsing and SEND path validation on certificates made by `cryptography`
+# (host_tests/make_fixtures.py): root -> ca -> router and one variant per failure.
+import binascii
+
+import fwtest
+from fmipkey.crypto import der, x509
+from fmipkey.errors import ParseError, VerifyError
+
+NOW = 1893456000        # 2030-01-01T00:00:00Z
+Y2020 = 1577836800      # 2020-01-01T00:00:00Z
+Y2040 = 2208988800      # 2040-01-01T00:00:00Z
+Y2060 = 2840140800      # 2060-01-01T00:00:00Z
+H = binascii.unhexlify
+
+
+def cert(name):
+    return x509.parse(fwtest.data("cert_%s.der" % name))
+
+
+def key(name):
+    return der.parse_private_key(der.pem_decode(fwtest.data(name, "r"))[0][1])
+
+
+def ip6(hexdigits):
+    # the first hex digits of an address, zero-filled to 16 octets
+    return H(hexdigits + "0" * (32 - len(hexdigits)))
+
+
+def validate(leaf, *rest, anchor="root", now=NOW):
+    return x509.validate_path([cert(leaf)] + [cert(n) for n in rest], [cert(anchor)], now)
+
+
+def test_parse_root():
+    c = cert("root")
+    assert c.sig_alg == "sha256"
+    assert c.issuer == c.subject and x509.common_name(c.subject) == "Test Root"
+    assert c.not_before == Y2020
+    assert c.not_after == Y2060  # a GeneralizedTime
+    assert c.public_key == key("rsa2048_a.pem").public
+    assert c.is_ca and c.path_len is None
+    assert c.key_usage & x509.KU_KEY_CERT_SIGN
+    assert c.eku is None
+    assert c.ip_blocks == [(ip6("20010db8"), 32)]
+    assert bytes(c.tbs) == c.der[4:4 + len(c.tbs)]
+
+
+def test_parse_ca_sha1_range():
+    c = cert("ca")
+    assert c.sig_alg == "sha1"
+    assert c.not_after == Y2040  # a UTCTime
+    assert c.is_ca and c.path_len == 0
+    assert c.public_key == key("rsa1024_b.pem").public
+    # the range 2001:db8:1000:: - 2001:db8:2fff:ffff:... is exactly two /36s
+    assert c.ip_blocks == [(ip6("20010db81"), 36), (ip6("20010db82"), 36)]
+
+
+def test_parse_router():
+    c = cert("router")
+    assert c.name() == "router1"
+    assert not c.is_ca
+    assert c.eku == ["1.3.6.1.5.5.7.3.23"]
+    assert c.key_usage == 1  # digitalSignature only
+    assert c.public_key == key("rsa1024_a.pem").public
+    assert c.ip_blocks == [(ip6("20010db81234"), 48), (ip6("20010db820"), 40)]
+    assert not c.ip_inherit
+
+
+def test_parse_inherit_and_absent():
+    for name in ("router_inherit", "router_no_blocks"):
+        c = cert(name)
+        assert c.ip_blocks is None and c.ip_inherit
+
+
+def test_validate_good_path_any_order():
+    for order in (("router", "ca"), ("ca", "router"), ("router", "ca", "root")):
+        leaf = x509.validate_path([cert(n) for n in order], [cert("root")], NOW)
+        assert leaf.name() == "router1"
+    raw = [fwtest.data("cert_ca.der"), fwtest.data("cert_router.der")]
+    assert x509.validate_path(raw, [cert("root")], NOW).name() == "router1"
+
+
+def test_validity_window():
+    assert validate("router", "ca", now=Y2020).name() == "router1"
+    e = fwtest.raises(VerifyError, lambda: validate("router", "ca", now=Y2040 + 1))
+    assert "certificate 0 (router1)" in e.args[0]
+    e = fwtest.raises(VerifyError, lambda: validate("router", "ca", now=Y2020 - 1))
+    assert "not valid" in e.args[0]
+
+
+def test_expired():
+    e = fwtest.raises(VerifyError, validate, "router_expired", "ca")
+    assert "router-expired" in e.args[0] and "not valid" in e.args[0]
+
+
+def test_prefix_outside_issuer():
+    e = fwtest.raises(VerifyError, validate, "router_outside", "ca")
+    assert "router-outside" in e.args[0] and "outside" in e.args[0]
+
+
+def test_missing_ca_bit():
+    e = fwtest.raises(VerifyError, validate, "router_under_not_ca", "ca_not_ca")
+    assert "Not A CA" in e.args[0] and "not a CA" in e.args[0]
+
+
+def test_wrong_eku():
+    e = fwtest.raises(VerifyError, validate, "router_wrong_eku", "ca")
+    assert "sendRouter" in e.args[0]
+
+
+def test_unknown_critical_extension():
+    assert cert("router_critical").unknown_critical == "1.3.6.1.4.1.55555.1"
+    e = fwtest.raises(VerifyError, validate, "router_critical", "ca")
+    assert "critical" in e.args[0]
+
+
+def test_path_len():
+    e = fwtest.raises(VerifyError, lambda: validate("router", "ca", anchor="root_pathlen0"))
+    assert "path length" in e.args[0]
+
+
+def test_no_anchor():
+    e = fwtest.raises(VerifyError, lambda: validate("router", "ca", anchor="ca_not_ca"))
+    assert "Test CA" in e.args[0]
+    e = fwtest.raises(VerifyError, validate, "router")  # intermediate missing
+    assert "router1" in e.args[0]
+    fwtest.raises(VerifyError, x509.validate_path, [], [cert("root")], NOW)
+    fwtest.raises(VerifyError, validate, "router", "router_expired", "ca")  # two end certificates
+
+
+def test_bad_signature():
+    raw = bytearray(fwtest.data("cert_router.der"))
+    raw[-5] ^= 1
+    e = fwtest.raises(VerifyError, x509.validate_path, [raw, cert("ca")], [cert("root")], NOW)
+    assert "signature" in e.args[0] and "router1" in e.args[0]
+    raw = bytearray(fwtest.data("cert_ca.der"))  # the SHA-1 signed one
+    raw[-5] ^= 1
+    e = fwtest.raises(VerifyError, x509.validate_path, [cert("router"), raw], [cert("root")], NOW)
+    assert "Test CA" in e.args[0]
+
+
+def test_tampered_tbs_fails_signature():
+    raw = fwtest.data("cert_router.der")
+    i = raw.index(b"router1")
+    bad = raw[:i] + b"router2" + raw[i + 7:]
+    e = fwtest.raises(VerifyError, x509.validate_path, [bad, cert("ca")], [cert("root")], NOW)
+    assert "bad signature" in e.args[0]
+
+
+def test_inherit_resolves_to_issuer():
+    for name in ("router_inherit", "router_no_blocks"):
+        leaf = validate(name, "ca")
+        assert leaf.ip_blocks == cert("ca").ip_blocks
+
+
+def test_covers():
+    leaf = validate("router", "ca")
+    assert x509.covers(leaf, ip6("20010db8123400000000000000000001"))
+    assert x509.covers(leaf, ip6("20010db81234"), 64)
+    assert x509.covers(leaf, ip6("20010db81234"), 48)
+    assert not x509.covers(leaf, ip6("20010db81234"), 47)
+    assert not x509.covers(leaf, ip6("20010db81235"), 64)
+    assert x509.covers(leaf, ip6("20010db820ff"), 64)
+    ca = cert("ca")
+    assert not x509.covers(ca, ip6("20010db8"), 32)
+    assert not x509.covers(ca, ip6("20010db82"), 35)  # 2000-3fff: half outside
+    assert x509.covers(ca, ip6("20010db818"), 37)     # 1800-1fff
+    assert x509.covers(ca, ip6("20010db82fff"), 48)
+    assert not x509.covers(ca, ip6("20010db83"), 48)
+    assert not x509.covers(cert("router_no_blocks"), ip6("20010db81234"), 64)  # unresolved: nothing
+
+
+def test_parse_rejects_truncation():
+    raw = fwtest.data("cert_router.der")
+    for n in (0, 1, 10, 100, len(raw) - 1):
+        fwtest.raises(ParseError, x509.parse, raw[:n])
+    fwtest.raises(ParseError, x509.parse, raw + b"\x00")
+
+
+def test_oid_str():
+    assert x509.oid_str(H("2b060105050703")) == "1.3.6.1.5.5.7.3"
+    assert x509.oid_str(H("2a864886f70d010101")) == "1.2.840.113549.1.1.1"
+    assert x509.oid_str(H("8837")) == "2.999"
+    fwtest.raises(ParseError, x509.oid_str, H("2b86"))
