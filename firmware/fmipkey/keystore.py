@@ -1,0 +1,193 @@
+# The access router's handover keys (rfc5269 3.2, 3.6): one per MN care-of
+# CGA, with its algorithm type (AT) and HK-LIFETIME expiry; bounded; sealed at
+# rest under the device key so a flash dump reveals no key; saved atomically.
+import os
+import struct
+
+from fmipkey.compat import const
+from fmipkey.crypto import backend, hmac
+from fmipkey.errors import ConfigError, ParseError, VerifyError
+
+HK_LIFETIME = const(43200)  # rfc5269 3.7 default, seconds
+MAX_ENTRIES = const(256)
+KEY_LEN = {0: 20, 1: 32}  # AT -> key octets (NOTES.md: 0 HMAC-SHA1, 1 HMAC-SHA256)
+
+# File: MAGIC | nonce (12) | ciphertext | tag (32). Plaintext: records
+# CGA (16) | AT (1) | expiry (4, Unix s) | key (KEY_LEN[AT]), AES-256-CTR.
+# tag = HMAC-SHA256(mac key, SHA-256(MAGIC | nonce | ciphertext)): hashing
+# first lets save/load stream the file through a small buffer.
+MAGIC = b"FKKS\x01"
+_NONCE = const(12)
+_TAG = const(32)
+_HEAD = const(17)  # len(MAGIC) + _NONCE
+_CHUNK = const(256)  # file octets hashed per read: bounds the extra RAM
+
+
+class KeyStore:
+    """Handover keys by CGA. In RAM each key is one dict entry, CGA bytes ->
+    bytes AT | expiry | key (no object per key). When full, expired keys go
+    first; then a new key is refused (counted in `refused`) rather than
+    evicting a live one, so a flood of RtSolPrs cannot push out keys in use."""
+
+    def __init__(self, device_key, max_entries=MAX_ENTRIES, lifetime=HK_LIFETIME):
+        if len(device_key) != 32:
+            raise ConfigError("device key must be 32 octets, got %d" % len(device_key))
+        # separate keys for encryption and MAC, both bound to this purpose
+        self._enc = hmac.digest("sha256", device_key, b"fmipkey keystore enc")
+        self._mac = hmac.digest("sha256", device_key, b"fmipkey keystore mac")
+        self.max_entries = max_entries
+        self.lifetime = lifetime
+        self.refused = 0
+        self.dirty = False  # changed since the last save/load
+        self._keys = {}
+
+    def __len__(self):
+        return len(self._keys)
+
+    def get(self, cga, now):
+        """(key, at, expiry) for this CGA, or None; an expired key is dropped."""
+        cga = bytes(cga)
+        rec = self._keys.get(cga)
+        if rec is None:
+            return None
+        at, expiry = struct.unpack_from(">BI", rec)
+        if now >= expiry:
+            del self._keys[cga]
+            self.dirty = True
+            return None
+        return rec[5:], at, expiry
+
+    def put(self, cga, key, at, now):
+        """Store (or replace) the CGA's key; returns its expiry, or None when the
+        store is full of live keys (the key is refused)."""
+        if KEY_LEN.get(at) != len(key):
+            raise ValueError("AT %d needs a %s-octet key" % (at, KEY_LEN.get(at)))
+        cga = bytes(cga)
+        if cga not in self._keys and len(self._keys) >= self.max_entries:
+            self.purge(now)
+            if len(self._keys) >= self.max_entries:
+                self.refused += 1
+                return None
+        expiry = int(now) + self.lifetime
+        self._keys[cga] = struct.pack(">BI", at, expiry) + key
+        self.dirty = True
+        return expiry
+
+    def issue(self, cga, at, now):
+        """rfc5269 3.2: the CGA's existing key (with the AT it was issued for),
+        else a new random key for `at` (3.6). (key, at, expiry), or None if full."""
+        rec = self.get(cga, now)
+        if rec is not None:
+            return rec
+        key = backend.random_bytes(KEY_LEN[at])
+        expiry = self.put(cga, key, at, now)
+        return None if expiry is None else (key, at, expiry)
+
+    def discard(self, cga):
+        """Forget the CGA's key (rfc5269 3.6: forwarding for its care-of address ended)."""
+        if self._keys.pop(bytes(cga), None) is not None:
+            self.dirty = True
+
+    def purge(self, now):
+        """Drop every expired key; returns how many."""
+        gone = [c for c, rec in self._keys.items() if now >= struct.unpack_from(">BI", rec)[1]]
+        for c in gone:
+            del self._keys[c]
+        if gone:
+            self.dirty = True
+        return len(gone)
+
+    def save(self, path):
+        """Seal every key into `path`: write `path`.tmp, then rename it over
+        `path` (atomic on POSIX and littlefs), so a crash leaves the old file.
+        Streams record by record: no copy of the whole store in RAM."""
+        nonce = backend.random_bytes(_NONCE)
+        ctr = _Ctr(self._enc, nonce)
+        h = backend.sha256(MAGIC + nonce)
+        tmp = path + ".tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(MAGIC + nonce)
+                for cga, rec in self._keys.items():
+                    ct = ctr.xor(cga + rec)
+                    h.update(ct)
+                    f.write(ct)
+                f.write(hmac.digest("sha256", self._mac, h.digest()))
+            os.rename(tmp, path)
+        except OSError:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+            raise
+        self.dirty = False
+
+    def load(self, path, now):
+        """Replace the keys with those sealed in `path` (expired ones skipped).
+        Refuses a truncated file (ParseError), a tampered file or one sealed
+        under another device key (VerifyError), or more live keys than
+        max_entries (ParseError); on any refusal the store is unchanged.
+        Two passes over the file: authenticate it, then decrypt records."""
+        body = os.stat(path)[6] - _HEAD - _TAG
+        with open(path, "rb") as f:
+            head = f.read(_HEAD)
+            if body < 0 or head[:len(MAGIC)] != MAGIC:
+                raise ParseError("key store file: not a sealed key store or truncated")
+            h = backend.sha256(head)
+            left = body
+            while left:
+                left -= len(_read(f, min(_CHUNK, left), h))
+            digest = h.digest()
+            if not hmac.equal(hmac.digest("sha256", self._mac, digest), _read(f, _TAG, None)):
+                raise VerifyError("key store file: MAC mismatch (tampered, or sealed under another device key)")
+            # pass 2 hashes again, so a file changed between the passes is refused too
+            f.seek(_HEAD)
+            h = backend.sha256(head)
+            ctr = _Ctr(self._enc, head[len(MAGIC):])
+            keys, left = {}, body
+            while left:
+                rec = ctr.xor(_read(f, 21, h)) if left >= 21 else b""  # CGA | AT | expiry
+                kl = KEY_LEN.get(rec[16]) if rec else None
+                if kl is None or left < 21 + kl:
+                    raise ParseError("key store file: bad record")
+                key = ctr.xor(_read(f, kl, h))
+                left -= 21 + kl
+                if now < struct.unpack_from(">I", rec, 17)[0]:
+                    keys[rec[:16]] = rec[16:] + key
+                    if len(keys) > self.max_entries:
+                        raise ParseError("key store file: more live keys than max_entries %d" % self.max_entries)
+            if h.digest() != digest:
+                raise VerifyError("key store file: changed while loading")
+        self._keys = keys
+        self.dirty = False
+
+
+def _read(f, n, h):
+    # exactly n octets (the size was checked: a short read means the file changed), hashed into h
+    data = f.read(n)
+    if len(data) != n:
+        raise VerifyError("key store file: changed while loading")
+    if h is not None:
+        h.update(data)
+    return data
+
+
+class _Ctr:
+    """AES-256 in counter mode built from ECB (the boards' cryptolib has no
+    CTR): keystream block i = AES(key, nonce | i as 4 octets)."""
+
+    def __init__(self, key, nonce):
+        self._aes = backend.aes_ecb(key)
+        self._nonce = bytes(nonce)
+        self._block = 0
+        self._ks = b""  # keystream made but not used yet
+
+    def xor(self, data):
+        n = len(data)
+        if len(self._ks) < n:
+            need = (n - len(self._ks) + 15) // 16
+            ctr = b"".join(self._nonce + struct.pack(">I", self._block + i) for i in range(need))
+            self._ks += self._aes.encrypt(ctr)
+            self._block += need
+        ks, self._ks = self._ks[:n], self._ks[n:]
+        return (int.from_bytes(data, "big") ^ int.from_bytes(ks, "big")).to_bytes(n, "big")
