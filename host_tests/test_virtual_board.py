@@ -171,3 +171,21 @@ def test_console_keys_lists_ids_never_key_bytes(fw, bundle, tmp_path):
         assert "2001:db8:1::2" in table
         for key in secrets.values():
             assert key.hex() not in r.output + table and key.hex()[:8] not in r.output + table
+
+
+def test_esptool_accepts_our_write_flash_arguments(tmp_path):
+    # No ESP32 here: esptool must get past argument parsing and fail only at opening the port.
+    image = tmp_path / "micropython.bin"
+    image.write_bytes(b"\xe9" + bytes(255))
+    cmd = flash.esptool_command(str(tmp_path / "ttyUSB9"), image, "0x1000")
+    proc = subprocess.run(cmd[:3] + ["--connect-attempts", "1"] + cmd[3:], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "Could not open %s" % (tmp_path / "ttyUSB9") in proc.stdout + proc.stderr
+
+
+def test_console_needs_a_port_but_help_does_not():
+    r = CliRunner().invoke(main, ["console", "status"], env={"FMIPKEY_PORT": ""})
+    assert r.exit_code == 2 and "missing --port" in r.output
+    for sub in ("status", "counters", "keys", "get", "set", "save", "reboot"):
+        r = cli("console", sub, "--help")
+        assert r.exit_code == 0 and "Usage: main console %s" % sub in r.output

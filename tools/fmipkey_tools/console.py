@@ -12,10 +12,17 @@ from fmipkey_tools import board
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the board's JSON answer as is.")
 
 
+def connect(port):
+    # Checked here, not with required=True on the group, so `console SUBCOMMAND --help` needs no port.
+    if not port:
+        raise click.UsageError("missing --port: give the board's serial port, e.g. --port /dev/ttyUSB0")
+    return board.connect(port)
+
+
 def call(port, fn, *args):
     """Run fmipkey.console.<fn>(*args) on the board; its JSON answer, or a ClickException with its error."""
     code = "import fmipkey.console\nfmipkey.console.%s(%s)" % (fn, ", ".join(repr(a) for a in args))
-    with board.connect(port) as t:
+    with connect(port) as t:
         answer = board.run_json(t, code)
     if isinstance(answer, dict) and "error" in answer:
         raise click.ClickException(answer["error"])
@@ -39,8 +46,8 @@ def pairs_table(title, rows, headers=("name", "value")):
 
 
 @click.group("console")
-@click.option("--port", required=True, envvar="FMIPKEY_PORT",
-              help="Serial port of the board (or $FMIPKEY_PORT), e.g. /dev/ttyUSB0.")
+@click.option("--port", envvar="FMIPKEY_PORT",
+              help="Serial port of the board (or $FMIPKEY_PORT), e.g. /dev/ttyUSB0.  [required]")
 @click.pass_context
 def cli(ctx, port):
     """Talk to fmipkey on a board over its serial REPL (whatever runs there is interrupted)."""
@@ -124,7 +131,7 @@ def save(port, as_json):
 @click.pass_obj
 def reboot(port, as_json):
     """Reset the board (machine.reset(); the unix port exits for its service manager to restart)."""
-    with board.connect(port) as t:
+    with connect(port) as t:
         try:
             # No waiting for an answer: the board may reset before it finishes one.
             t.exec_raw_no_follow("import fmipkey.console\nfmipkey.console.reboot()")
