@@ -114,7 +114,7 @@ class KeyStore:
                     f.write(ct)
                 f.write(hmac.digest("sha256", self._mac, h.digest()))
             os.rename(tmp, path)
-        except OSError:
+        except Exception:  # OSError, or MemoryError mid-write: leave no half file behind
             try:
                 os.remove(tmp)
             except OSError:
