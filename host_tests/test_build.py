@@ -12,9 +12,8 @@ from fmipkey_tools.cli import main
 
 def test_build_output_loads_under_micropython(tmp_path):
     report = build.build(tmp_path)
-    sources = sorted(p.relative_to(build.FIRMWARE).as_posix()
-                     for p in (build.FIRMWARE / "fmipkey").rglob("*.py") if "__pycache__" not in p.parts)
-    assert [r[0] for r in report] == sources
+    sources = [p.relative_to(build.FIRMWARE).as_posix() for p in build.sources()]
+    assert "fmipkey/config.py" in sources and [r[0] for r in report] == sources
     for name, src_size, mpy_size in report:
         mpy = tmp_path / name.replace(".py", ".mpy")
         assert mpy.stat().st_size == mpy_size > 0
@@ -56,3 +55,13 @@ def test_rejected_file_is_named(tmp_path):
         build.build(tmp_path / "out", src)
     assert "mpy-cross rejected" in e.value.message and "broken.py" in e.value.message
     assert "SyntaxError" in e.value.message
+
+
+def test_flash_rebuilds_only_when_sources_are_newer(tmp_path):
+    from fmipkey_tools import flash
+    assert flash.needs_build(tmp_path)
+    build.build(tmp_path)
+    assert not flash.needs_build(tmp_path)
+    mpy = tmp_path / "fmipkey" / "config.mpy"
+    os.utime(mpy, (0, 0))  # older than its source
+    assert flash.needs_build(tmp_path)

