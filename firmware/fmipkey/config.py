@@ -31,6 +31,7 @@ SCHEMA = (
     ("rsa_max_bits", 2048, ("int", 384, 4096), "largest RSA key accepted from a peer, bits"),
     ("key_file", "key.pem", ("name",), "this node's RSA private key (PEM), its CGA key"),
     ("cga_file", "cga.der", ("name",), "this node's CGA Parameters (raw bytes)"),
+    ("cga_sec", 1, ("int", 0, 7), "the Sec the CGA was generated with (fmipkey cga gen --sec)"),
     ("certs_file", "certs.pem", ("name",), "ar: certification path (PEM), router certificate first"),
     ("anchors_file", "anchors.pem", ("name",), "mn: SEND trust anchors (PEM certificates)"),
     ("hkepk_file", "hkepk.pem", ("name",), "mn: handover key encryption key pairs (PEM)"),
