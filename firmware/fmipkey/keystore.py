@@ -83,6 +83,13 @@ class KeyStore:
         expiry = self.put(cga, key, at, now)
         return None if expiry is None else (key, at, expiry)
 
+    def entries(self, now):
+        """(cga, at, expiry) of every live key, for the console: never key bytes."""
+        for cga, rec in self._keys.items():
+            at, expiry = struct.unpack_from(">BI", rec)
+            if now < expiry:
+                yield cga, at, expiry
+
     def discard(self, cga):
         """Forget the CGA's key (rfc5269 3.6: forwarding for its care-of address ended)."""
         if self._keys.pop(bytes(cga), None) is not None:

@@ -292,3 +292,12 @@ def test_failed_save_leaves_old_file_intact():
         assert not exists(path + ".tmp")
     finally:
         cleanup(path)
+
+
+def test_entries_lists_live_keys_without_key_bytes():
+    ks = KeyStore(bytes(32), 8, 100)
+    ks.put(b"A" * 16, b"k" * 20, 0, 1000)
+    ks.put(b"B" * 16, b"m" * 32, 1, 1050)
+    got = sorted(ks.entries(1120))
+    assert got == [(b"B" * 16, 1, 1150)]
+    assert sorted(ks.entries(1000)) == [(b"A" * 16, 0, 1100), (b"B" * 16, 1, 1150)]
