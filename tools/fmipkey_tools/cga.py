@@ -1,0 +1,273 @@
+"""`fmipkey cga`: find CGA modifiers (RFC 3972 section 4) on the host and verify
+CGAs with the firmware's own verifier."""
+import ipaddress
+import json
+import os
+import time
+from pathlib import Path
+
+import click
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from fmipkey.crypto import cga
+from fmipkey.errors import ParseError, VerifyError
+from fmipkey_tools import cgasearch
+
+MIN_BITS, MAX_BITS = 1024, 2048
+CHECKPOINT_EVERY = 5.0  # seconds
+
+
+def parse_prefix(text):
+    """A /64 subnet prefix ('2001:db8::/64' or '2001:db8::') as 8 octets."""
+    try:
+        net = ipaddress.IPv6Network(text if "/" in text else text + "/64", strict=True)
+    except ValueError as e:
+        raise click.UsageError("bad subnet prefix %r: %s (give an IPv6 /64, e.g. 2001:db8:1::/64)" % (text, e))
+    if net.prefixlen != 64:
+        raise click.UsageError("subnet prefix %s is /%d; a CGA needs a /64" % (text, net.prefixlen))
+    return net.network_address.packed[:8]
+
+
+def parse_ext(text):
+    try:
+        ext = bytes.fromhex(text or "")
+    except ValueError:
+        raise click.UsageError("--ext must be hex (RFC 4581 TLVs: 2-octet type, 2-octet length, value)")
+    try:
+        cga.parse(cga.encode(bytes(16), bytes(8), 0, b"\x30\x00", ext))  # any DER TLV stands in for the key
+    except ParseError as e:
+        raise click.UsageError("--ext is not a list of RFC 4581 extension fields: %s" % e.args[0])
+    return ext
+
+
+def load_key(path):
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except FileNotFoundError:
+        raise click.UsageError("key file %s does not exist" % path)
+    except (ValueError, TypeError) as e:
+        raise click.UsageError("cannot read %s as an unencrypted PEM private key: %s" % (path, e))
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise click.UsageError("%s is not an RSA key; SEND CGAs use RSA" % path)
+    if not MIN_BITS <= key.key_size <= MAX_BITS:
+        raise click.UsageError("%s is a %d-bit key; use %d to %d bits" % (path, key.key_size, MIN_BITS, MAX_BITS))
+    return key
+
+
+def key_for(out, key_path, bits):
+    """(key, path): the given key, else the one kept beside `out`, else a new one written there."""
+    if key_path:
+        return load_key(key_path), Path(key_path)
+    path = Path(str(out) + ".key.pem")
+    if path.exists():
+        return load_key(path), path
+    if not MIN_BITS <= bits <= MAX_BITS:
+        raise click.UsageError("--bits %d: use %d to %d" % (bits, MIN_BITS, MAX_BITS))
+    key = rsa.generate_private_key(65537, bits)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    os.chmod(path, 0o600)
+    return key, path
+
+
+def spki_of(key):
+    return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+class Device:
+    """One CGA to make: where it goes, its key, prefix and search job."""
+
+    def __init__(self, name, out, key, key_path, prefix, sec, ext):
+        self.name, self.out, self.key_path, self.prefix = name, Path(out), key_path, prefix
+        self.job = cgasearch.Job(spki_of(key), sec, ext)
+
+    def write(self, modifier):
+        params = cga.encode(modifier, self.prefix, 0, self.job.spki, self.job.ext)
+        addr = cga.address(params, self.job.sec)
+        assert cga.verify(addr, params) == self.job.sec  # the firmware's check, before anything is written
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.out.write_bytes(params)
+        text = str(ipaddress.IPv6Address(addr))
+        Path(str(self.out) + ".json").write_text(json.dumps(
+            {"address": text, "sec": self.job.sec, "collision_count": 0, "params": str(self.out),
+             "key": str(self.key_path)}, indent=2) + "\n")
+        return text
+
+
+def load_fleet(path, out_dir):
+    try:
+        entries = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise click.UsageError("fleet file %s does not exist" % path)
+    except ValueError as e:
+        raise click.UsageError("fleet file %s is not JSON: %s" % (path, e))
+    if not isinstance(entries, list) or not entries:
+        raise click.UsageError("fleet file %s must be a JSON list of devices "
+                               '({"name", "prefix", "sec", and "key" or "bits"})' % path)
+    devices, base = [], Path(path).parent
+    for n, d in enumerate(entries):
+        if not isinstance(d, dict) or "name" not in d or "prefix" not in d:
+            raise click.UsageError("fleet entry %d needs at least \"name\" and \"prefix\"" % n)
+        name = str(d["name"])
+        if name in (x.name for x in devices) or "/" in name:
+            raise click.UsageError("fleet entry %d: name %r is repeated or contains '/'" % (n, name))
+        out = Path(out_dir) / (name + ".cga")
+        key, key_path = key_for(out, base / d["key"] if "key" in d else None, int(d.get("bits", MIN_BITS)))
+        devices.append(Device(name, out, key, key_path, parse_prefix(d["prefix"]), check_sec(int(d.get("sec", 1))),
+                              parse_ext(d.get("ext", ""))))
+    return devices
+
+
+def check_sec(sec):
+    if not 0 <= sec <= 3:
+        raise click.UsageError("Sec %d: this tool searches Sec 0 to 3 (Sec 3 is already ~2^48 hashes)" % sec)
+    return sec
+
+
+# ---- checkpoint: the job bases and the ranges already searched ----------
+
+def load_checkpoint(path, devices):
+    """Resume: reuse each job's base and searched ranges when the checkpoint matches it."""
+    if not path.exists():
+        return {}
+    try:
+        saved = json.loads(path.read_text())["jobs"]
+    except (ValueError, KeyError) as e:
+        raise click.ClickException("checkpoint %s is unreadable (%s); delete it to start afresh" % (path, e))
+    done = {}
+    for d in devices:
+        s = saved.get(d.name)
+        if s is None:
+            continue
+        if (s["spki"], s["sec"], s["ext"]) != (d.job.spki.hex(), d.job.sec, d.job.ext.hex()):
+            raise click.ClickException("checkpoint %s was written for another key, Sec or --ext of %s; "
+                                       "delete it to start afresh" % (path, d.name))
+        d.job.base = bytes.fromhex(s["base"])
+        done[d.name] = s["done"]
+    return done
+
+
+def save_checkpoint(path, devices, search):
+    jobs = {d.name: {"spki": d.job.spki.hex(), "sec": d.job.sec, "ext": d.job.ext.hex(), "base": d.job.base.hex(),
+                     "done": search.done[d.name]} for d in devices if d.name not in search.found}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"jobs": jobs}))
+    tmp.replace(path)
+
+
+def run_search(devices, workers, scheduler, engine, checkpoint):
+    done = load_checkpoint(checkpoint, devices)
+    search = cgasearch.Search({d.name: d.job for d in devices}, engine, done)
+    resumed = sum(e - s for r in done.values() for s, e in r)
+    expected = sum(1 << 16 * d.job.sec for d in devices if d.job.sec)
+    err = Console(stderr=True)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:.3g} of ~{task.total:.3g} trials"),
+               TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn())
+    start, last_save = time.monotonic(), [time.monotonic()]
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("CGA search", total=max(expected, 1), completed=0, rate="")
+
+        def on_progress(n):
+            now = time.monotonic()
+            progress.update(task, advance=n, rate="%.2f M/s" % (progress.tasks[0].completed / 1e6 / max(now - start, 1e-9)))
+            if now - last_save[0] > CHECKPOINT_EVERY:
+                save_checkpoint(checkpoint, devices, search)
+                last_save[0] = now
+
+        try:
+            if scheduler:
+                found = run_on_dask(search, scheduler, on_progress)
+            else:
+                with cgasearch.local_executor(workers, engine) as ex:
+                    found = search.run(ex, 2 * workers, on_progress)
+        except KeyboardInterrupt:
+            save_checkpoint(checkpoint, devices, search)
+            raise click.ClickException("interrupted after %d trials; run the same command again to resume "
+                                       "from %s" % (resumed + search.trials, checkpoint))
+    if checkpoint.exists():
+        checkpoint.unlink()
+    rate = search.trials / max(time.monotonic() - start, 1e-9)
+    return found, search.trials, rate
+
+
+def run_on_dask(search, address, on_progress):
+    from dask.distributed import Client
+    try:
+        client = Client(address, timeout=10)
+    except (OSError, TimeoutError) as e:
+        raise click.ClickException("cannot reach the Dask scheduler at %s: %s (start one with "
+                                   "`dask scheduler` and `dask worker ADDRESS`)" % (address, e))
+    with client:
+        threads = sum(client.nthreads().values()) or 1
+        return search.run(client.get_executor(pure=False), 2 * threads, on_progress)
+
+
+@click.group()
+def cli():
+    """Generate (modifier search) and verify Cryptographically Generated Addresses (RFC 3972)."""
+
+
+@cli.command()
+@click.option("--sec", type=int, default=None, help="Security parameter Sec, 0..3 (expected work 2^(16*Sec) hashes).")
+@click.option("--prefix", help="The subnet prefix, an IPv6 /64.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=True),
+              help="CGA Parameters file (DER) to write; with --fleet, a directory.")
+@click.option("--key", "key_path", type=click.Path(dir_okay=False), help="RSA private key (PEM); default: FILE.key.pem, made if missing.")
+@click.option("--bits", type=int, default=1024, show_default=True, help="Size of a new RSA key (1024..2048).")
+@click.option("--ext", default="", help="Extension fields (RFC 4581), hex.")
+@click.option("--workers", type=int, default=os.cpu_count(), show_default=True, help="Local worker processes.")
+@click.option("--scheduler", help="Search on a Dask cluster at this scheduler address (tcp://host:8786).")
+@click.option("--fleet", type=click.Path(dir_okay=False), help='JSON list of devices ({"name","prefix","sec","key" or "bits"}): one job for all.')
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="Resume file for the searched ranges (default: FILE.checkpoint.json).")
+@click.option("--engine", type=click.Choice(cgasearch.available_engines()), default=cgasearch.available_engines()[0],
+              show_default=True, help="numba: multi-lane SHA-1; hashlib: the plain fallback.")
+def gen(sec, prefix, out, key_path, bits, ext, workers, scheduler, fleet, checkpoint, engine):
+    """Find a modifier for Sec, write the CGA Parameters (DER) and print the address.
+
+    The search runs on every local core, or on a Dask cluster with --scheduler.
+    Ctrl-C saves the searched ranges; the same command resumes."""
+    if workers < 1:
+        raise click.UsageError("--workers must be at least 1")
+    if fleet:
+        if sec is not None or prefix or key_path or ext:
+            raise click.UsageError("with --fleet, give --sec, --prefix, --key and --ext per device in the fleet file")
+        devices = load_fleet(fleet, out)
+        cp = Path(checkpoint or Path(out) / "fleet.checkpoint.json")
+    else:
+        if prefix is None or sec is None:
+            raise click.UsageError("give --sec and --prefix (or --fleet FILE)")
+        if Path(out).is_dir():
+            raise click.UsageError("--out %s is a directory; give the parameters file to write" % out)
+        pfx, ext_b, sec = parse_prefix(prefix), parse_ext(ext), check_sec(sec)
+        key, kp = key_for(out, key_path, bits)
+        devices = [Device(Path(out).name, out, key, kp, pfx, sec, ext_b)]
+        cp = Path(checkpoint or str(out) + ".checkpoint.json")
+    found, trials, rate = run_search(devices, workers, scheduler, engine, cp)
+    for d in devices:
+        addr = d.write(found[d.name])
+        click.echo("%s  %s  Sec=%d  %s" % (d.name, addr, d.job.sec, d.out) if fleet else addr)
+    click.echo("%d trials, %.3g trials/s" % (trials, rate), err=True)
+
+
+@cli.command()
+@click.option("--params", required=True, type=click.Path(dir_okay=False), help="CGA Parameters file (DER).")
+@click.option("--addr", required=True, help="The IPv6 address to check.")
+def verify(params, addr):
+    """Check ADDR against the CGA Parameters with the firmware's verifier; exit 0 only if it verifies."""
+    try:
+        a = ipaddress.IPv6Address(addr.split("%")[0]).packed
+    except ValueError:
+        raise click.UsageError("--addr %r is not an IPv6 address" % addr)
+    try:
+        buf = Path(params).read_bytes()
+    except FileNotFoundError:
+        raise click.UsageError("parameters file %s does not exist" % params)
+    try:
+        sec = cga.verify(a, buf)
+    except VerifyError as e:
+        raise click.ClickException("%s does not verify: %s" % (addr, e.args[0]))
+    click.echo("ok: %s is a CGA of these parameters, Sec=%d" % (addr, sec))
