@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 DATA = Path(__file__).parent / "fw" / "data"
@@ -140,6 +140,9 @@ def certs():
                                  blocks=ip_addr_blocks(_prefix("2001:db8:1234::/48")),
                                  extra=((x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"),
                                                                     b"\x05\x00"), True),)),
+        # a fixed EC key (SEND routers must sign with RSA)
+        "router_ec": _cert("router-ec", "Test CA", ca_k, ec.derive_private_key(7, ec.SECP256R1()), False,
+                           blocks=ip_addr_blocks(_prefix("2001:db8:1234::/48"))),
         "router_under_not_ca": _cert("router-under-not-ca", "Not A CA", ca_k, router_k, False,
                                      blocks=ip_addr_blocks(_prefix("2001:db8:1234::/48"))),
     }

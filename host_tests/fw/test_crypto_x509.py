@@ -181,3 +181,13 @@ def test_oid_str():
     assert x509.oid_str(H("2a864886f70d010101")) == "1.2.840.113549.1.1.1"
     assert x509.oid_str(H("8837")) == "2.999"
     fwtest.raises(ParseError, x509.oid_str, H("2b86"))
+
+
+def test_non_rsa_leaf():
+    c = cert("router_ec")
+    assert c.public_key is None
+    e = fwtest.raises(VerifyError, validate, "router_ec", "ca")
+    assert "router-ec" in e.args[0] and "not RSA" in e.args[0]
+    spki = bytes(c.tbs)[bytes(c.tbs).index(b"\x30\x59\x30\x13"):][:0x5b]  # the P-256 SubjectPublicKeyInfo
+    e = fwtest.raises(ParseError, der.parse_spki, spki)
+    assert e.args[0] == "not an RSA key"

@@ -96,7 +96,7 @@ def _parse_rsa_public(buf, off, end):
     return rsa.PublicKey(n, e)
 
 
-def spki_at(buf, off, end):
+def read_spki(buf, off, end):
     """The SubjectPublicKeyInfo in buf[off:end] (exactly) -> PublicKey, or None for a
     well-formed key of another algorithm."""
     vs, ve = expect(buf, off, end, SEQUENCE)
@@ -110,11 +110,16 @@ def spki_at(buf, off, end):
     return _parse_rsa_public(buf, bs + 1, be) if rsa_key else None
 
 
-def parse_spki(buf):
-    key = spki_at(memoryview(buf), 0, len(buf))
+def spki_at(buf, off, end):
+    """The RSA SubjectPublicKeyInfo in buf[off:end] (exactly) -> PublicKey."""
+    key = read_spki(buf, off, end)
     if key is None:
         raise ParseError("not an RSA key")
     return key
+
+
+def parse_spki(buf):
+    return spki_at(memoryview(buf), 0, len(buf))
 
 
 def encode_spki(pub):

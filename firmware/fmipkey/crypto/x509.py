@@ -200,7 +200,7 @@ class Certificate:
         vs, off = _tlv_span(mv, ve, end, SEQUENCE)
         self.subject = mv[vs:off]
         vs, off = _tlv_span(mv, off, end, SEQUENCE)
-        self.public_key = der.spki_at(mv, vs, off)
+        self.public_key = der.read_spki(mv, vs, off)
         self.is_ca = False
         self.path_len = None
         self.key_usage = None
