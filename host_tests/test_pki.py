@@ -1,0 +1,118 @@
+"""fmipkey pki: certificates checked by openssl and by the firmware's path validation."""
+import datetime
+import subprocess
+import time
+
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from fmipkey.crypto import der, x509 as fw_x509
+from fmipkey.errors import VerifyError
+from fmipkey_tools.pki import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+    for args in (("init", "--out", d / "ca", "--prefix", "2001:db8::/32", "--prefix", "2001:db9:1::/48", "--bits", 1024),
+                 ("intermediate", "--ca", d / "ca", "--out", d / "im", "--prefix", "2001:db8:100::/40", "--bits", 1024),
+                 ("router", "--ca", d / "im", "--out", d / "r", "--prefix", "2001:db8:100:1::/64"),
+                 ("router", "--ca", d / "ca", "--out", d / "r0", "--prefix", "2001:db9:1:5::/64", "--bits", 2048)):
+        r = run(*args)
+        assert r.exit_code == 0, r.output
+    return d
+
+
+def openssl(*args):
+    return subprocess.run(["openssl"] + [str(a) for a in args], capture_output=True, text=True)
+
+
+def test_openssl_shows_rfc3779_prefixes_and_eku(pki):
+    ca = openssl("x509", "-in", pki / "ca" / "ca-cert.pem", "-noout", "-text").stdout
+    assert "sbgp-ipAddrBlock: critical" in ca
+    assert "2001:db8::/32" in ca and "2001:db9:1::/48" in ca
+    r = openssl("x509", "-in", pki / "r" / "router-cert.pem", "-noout", "-text").stdout
+    assert "sbgp-ipAddrBlock: critical" in r and "2001:db8:100:1::/64" in r
+    assert "Send Router" in r
+    assert "CA:FALSE" in r
+
+
+def test_openssl_verifies_chains(pki):
+    ok = openssl("verify", "-x509_strict", "-CAfile", pki / "ca" / "ca-cert.pem", pki / "r0" / "router-cert.pem")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    ok = openssl("verify", "-x509_strict", "-CAfile", pki / "ca" / "ca-cert.pem", "-untrusted", pki / "im" / "chain.pem",
+                 pki / "r" / "router-cert.pem")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # and without the intermediate it cannot (a check that the chain matters)
+    bad = openssl("verify", "-CAfile", pki / "ca" / "ca-cert.pem", pki / "r" / "router-cert.pem")
+    assert bad.returncode != 0
+
+
+def pem_certs(path):
+    return [d for label, d in der.pem_decode(path.read_text()) if label == "CERTIFICATE"]
+
+
+def test_chain_file_has_no_anchor(pki):
+    chain = pem_certs(pki / "r" / "router-chain.pem")
+    assert chain == pem_certs(pki / "r" / "router-cert.pem") + pem_certs(pki / "im" / "ca-cert.pem")
+
+
+def test_firmware_validates_path(pki):
+    anchor = fw_x509.parse(pem_certs(pki / "ca" / "ca-cert.pem")[0])
+    chain = list(reversed(pem_certs(pki / "r" / "router-chain.pem")))  # any order
+    ee = fw_x509.validate_path(chain, [anchor], time.time())
+    assert ee.eku == ["1.3.6.1.5.5.7.3.23"]
+    assert [(bytes(p).hex(), n) for p, n in ee.ip_blocks] == [("20010db8010000010000000000000000", 64)]
+    key = serialization.load_pem_private_key((pki / "r" / "router-key.pem").read_bytes(), None)
+    assert ee.public_key.n == key.public_key().public_numbers().n
+
+
+def test_firmware_rejects_prefix_outside_issuer(pki):
+    """A router certificate the CLI would refuse, built with cryptography directly."""
+    from fmipkey_tools.pki import ID_KP_SEND_ROUTER, ID_PE_IP_ADDR_BLOCKS, ip_addr_blocks
+    import ipaddress
+    im_cert = x509.load_pem_x509_certificate((pki / "im" / "ca-cert.pem").read_bytes())
+    im_key = serialization.load_pem_private_key((pki / "im" / "ca-key.pem").read_bytes(), None)
+    key = rsa.generate_private_key(65537, 1024)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    bad = (x509.CertificateBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rogue")]))
+           .issuer_name(im_cert.subject).public_key(key.public_key()).serial_number(7)
+           .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+           .add_extension(x509.ExtendedKeyUsage([ID_KP_SEND_ROUTER]), critical=False)
+           .add_extension(x509.UnrecognizedExtension(
+               ID_PE_IP_ADDR_BLOCKS, ip_addr_blocks([ipaddress.IPv6Network("2001:db8:200::/64")])), critical=True)
+           .sign(im_key, hashes.SHA256()))
+    anchor = fw_x509.parse(pem_certs(pki / "ca" / "ca-cert.pem")[0])
+    with pytest.raises(VerifyError) as e:
+        fw_x509.validate_path([bad.public_bytes(serialization.Encoding.DER), pem_certs(pki / "im" / "ca-cert.pem")[0]],
+                              [anchor], time.time())
+    assert "outside its issuer" in str(e.value), e.value
+    # openssl agrees that the delegation is broken
+    pem_path = pki / "rogue.pem"
+    pem_path.write_bytes(bad.public_bytes(serialization.Encoding.PEM))
+    r = openssl("verify", "-CAfile", pki / "ca" / "ca-cert.pem", "-untrusted", pki / "im" / "chain.pem", pem_path)
+    assert r.returncode != 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (("router", "--ca", "{d}/im", "--out", "{d}/x", "--prefix", "2001:db8:200::/64"), "not inside the issuer"),
+    (("router", "--ca", "{d}/nothing", "--out", "{d}/x", "--prefix", "2001:db8:100::/64"), "not a CA directory"),
+    (("router", "--ca", "{d}/im", "--out", "{d}/x", "--prefix", "2001:db8:100::1/64"), "host bits"),
+    (("router", "--ca", "{d}/im", "--out", "{d}/x", "--prefix", "banana"), "bad --prefix"),
+    (("router", "--ca", "{d}/im", "--out", "{d}/x", "--prefix", "2001:db8:100::/64", "--bits", 512), "--bits 512"),
+    (("init", "--out", "{d}/ca", "--prefix", "2001:db8::/32"), "already holds a CA"),
+])
+def test_cli_errors_say_what_to_fix(pki, args, message):
+    r = run(*[a.format(d=pki) if isinstance(a, str) else a for a in args])
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert "Traceback" not in r.output
+    assert not (pki / "x").exists()
