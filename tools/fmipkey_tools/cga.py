@@ -197,7 +197,7 @@ def run_search(devices, workers, scheduler, engine, checkpoint):
 def run_on_dask(search, address, on_progress):
     from dask.distributed import Client
     try:
-        client = Client(address, timeout=10)
+        client = Client(address, timeout=5)
     except (OSError, TimeoutError) as e:
         raise click.ClickException("cannot reach the Dask scheduler at %s: %s (start one with "
                                    "`dask scheduler` and `dask worker ADDRESS`)" % (address, e))
