@@ -1,0 +1,146 @@
+"""fmipkey provision: the bundle the firmware loads, and refusals that say what is wrong."""
+import json
+import stat
+import time
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from fmipkey import config, identity
+from fmipkey.crypto import cga, rsa, x509
+from fmipkey_tools import pki
+from fmipkey_tools.cli import main
+from fmipkey_tools.sim import find_cga
+
+LL = bytes.fromhex("fe80000000000000")
+P1 = config.parse_prefix("2001:db8:1::/64")
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["provision"] + [str(a) for a in args])
+
+
+def write_key(path, key):
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """PKI from `fmipkey pki`, an AR key with a link-local Sec 1 CGA, an MN key with a global Sec 1 CGA."""
+    d = tmp_path_factory.mktemp("in")
+    pc = CliRunner()
+    for args in (("init", "--out", d / "ca", "--prefix", "2001:db8::/32", "--bits", 1024),
+                 ("router", "--ca", d / "ca", "--out", d / "r", "--prefix", "2001:db8:1::/64"),
+                 ("router", "--ca", d / "ca", "--out", d / "r2", "--prefix", "2001:db8:9::/64")):
+        r = pc.invoke(pki.cli, [str(a) for a in args])
+        assert r.exit_code == 0, r.output
+    rkey = serialization.load_pem_private_key((d / "r" / "router-key.pem").read_bytes(), None)
+    (d / "ar.cga").write_bytes(find_cga(rkey, LL, 1))
+    (d / "ar-global.cga").write_bytes(find_cga(rkey, config.parse_prefix("2001:db8:7::/64"), 0))
+    mkey = pki.new_key(1024)
+    write_key(d / "mn.pem", mkey)
+    (d / "mn.cga").write_bytes(find_cga(mkey, P1, 1))
+    return d
+
+
+def ar_args(d, out, **kw):
+    a = {"--role": "ar", "--out": out, "--key": d / "r" / "router-key.pem", "--cga": d / "ar.cga", "--sec": 1,
+         "--certs": d / "r" / "router-chain.pem", "--anchor": d / "ca" / "ca-cert.pem", "--prefix": "2001:db8:1::/64",
+         "--interface": "br-lan", "--at": 1}
+    a.update(kw)
+    return [x for k, v in a.items() if v is not None for x in (k, v)]
+
+
+def mn_args(d, out, **kw):
+    a = {"--role": "mn", "--out": out, "--key": d / "mn.pem", "--cga": d / "mn.cga", "--sec": 1,
+         "--anchor": d / "ca" / "ca-cert.pem", "--prefix": "2001:db8:1::/64", "--hkepk-count": 3}
+    a.update(kw)
+    return [x for k, v in a.items() if v is not None for x in (k, v)]
+
+
+def test_ar_bundle(inputs, tmp_path):
+    out = tmp_path / "ar"
+    r = run(*ar_args(inputs, out), "--neighbor", "02:00:00:00:02:00,02:00:00:00:02:01,2001:db8:2::1,2001:db8:2::/64")
+    assert r.exit_code == 0, r.output
+    cfg = config.load(str(out / "config.json"))
+    assert cfg["role"] == "ar" and cfg["cga_sec"] == 1 and cfg["at"] == 1 and cfg["interface"] == "br-lan"
+    assert cfg["neighbors"][0]["nar_addr"] == "2001:db8:2::1"
+    assert sorted(p.name for p in out.iterdir()) == ["certs.pem", "cga.der", "config.json", "device.key", "key.pem"]
+    assert len((out / "device.key").read_bytes()) == 32
+    assert stat.S_IMODE((out / "device.key").stat().st_mode) == 0o600
+    ident = identity.load(str(out), cfg)
+    assert ident.addr[:8] == LL and cga.verify(ident.addr, ident.cga_params) == 1
+    assert config.format_addr(ident.addr) in r.output
+    certs = identity.certificates(str(out), cfg["certs_file"])
+    assert certs[0].public_key == ident.key.public        # router certificate first, for the CGA key
+    anchor = identity.certificates(str(inputs / "ca"), "ca-cert.pem")
+    assert x509.validate_path(certs, anchor, time.time()) is not None
+
+
+def test_mn_bundle_and_hkepk_pool(inputs, tmp_path):
+    out = tmp_path / "mn"
+    r = run(*mn_args(inputs, out), "--router", "fe80::1")
+    assert r.exit_code == 0, r.output
+    cfg = config.load(str(out / "config.json"))
+    assert cfg["role"] == "mn" and cfg["router"] == "fe80::1"
+    assert sorted(p.name for p in out.iterdir()) == ["anchors.pem", "cga.der", "config.json", "hkepk.pem", "key.pem"]
+    ident = identity.load(str(out), cfg)
+    pool = identity.private_keys(str(out), cfg["hkepk_file"])
+    assert len(pool) == 3 and len(set(k.public.n for k in pool)) == 3
+    assert all(k.size == ident.key.size and k.public != ident.key.public for k in pool)
+    # each pair really is a key pair: cryptography encrypts to it, the firmware decrypts
+    pems = serialization.load_pem_private_key
+    first = (out / "hkepk.pem").read_bytes().split(b"-----END RSA PRIVATE KEY-----")[0] + b"-----END RSA PRIVATE KEY-----\n"
+    ct = pems(first, None).public_key().encrypt(b"handover", padding.PKCS1v15())
+    assert rsa.decrypt(pool[0], ct) == b"handover"
+    assert identity.certificates(str(out), cfg["anchors_file"])[0].is_ca
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"--cga": "ar-global.cga", "--sec": 1}, "do not give a Sec 1 address"),
+    ({"--key": "mn.pem"}, "another public key"),
+    ({"--certs": "r2/router-chain.pem"}, "router certificate (first in --certs) is for another key"),
+    ({"--prefix": "2001:db8:5::/64"}, "link prefix 2001:db8:5::/64 is not inside the router certificate"),
+    ({"--cga": "ar-global.cga", "--sec": 0}, "CGA prefix is not inside the router certificate"),
+    ({"--certs": None}, "needs its certification path"),
+    ({"--at": 3}, "--at"),
+    ({"--interface": ""}, "interface"),
+])
+def test_ar_refusals(inputs, tmp_path, change, message):
+    change = {k: (inputs / v if isinstance(v, str) and v.endswith((".pem", ".cga")) else v) for k, v in change.items()}
+    r = run(*ar_args(inputs, tmp_path / "ar", **change))
+    assert r.exit_code != 0
+    assert message in r.output, r.output
+    assert "Traceback" not in r.output and not (tmp_path / "ar" / "config.json").exists()
+
+
+def test_ar_path_must_reach_the_anchor(inputs, tmp_path):
+    other = tmp_path / "other"
+    assert CliRunner().invoke(pki.cli, ["init", "--out", str(other), "--prefix", "2001:db8::/32", "--bits", "1024"]).exit_code == 0
+    r = run(*ar_args(inputs, tmp_path / "ar", **{"--anchor": other / "ca-cert.pem"}))
+    assert r.exit_code != 0 and "does not validate to --anchor" in r.output, r.output
+
+
+def test_mn_refusals(inputs, tmp_path):
+    r = run(*mn_args(inputs, tmp_path / "mn", **{"--anchor": None}))
+    assert r.exit_code != 0 and "needs a trust anchor" in r.output
+    r = run(*mn_args(inputs, tmp_path / "mn", **{"--hkepk-count": 0}))
+    assert r.exit_code != 0 and "--hkepk-count" in r.output
+    r = run(*mn_args(inputs, tmp_path / "mn", **{"--cga": tmp_path / "nope.der"}))
+    assert r.exit_code != 0 and "does not exist" in r.output
+    (tmp_path / "junk.der").write_bytes(b"\x00" * 10)
+    r = run(*mn_args(inputs, tmp_path / "mn", **{"--cga": tmp_path / "junk.der"}))
+    assert r.exit_code != 0 and "not CGA Parameters" in r.output
+    r = run(*mn_args(inputs, tmp_path / "mn"), "--certs", inputs / "r" / "router-chain.pem")
+    assert r.exit_code != 0 and "--certs is for an AR" in r.output
+    assert not (tmp_path / "mn").exists()
+
+
+def test_neighbor_format(inputs, tmp_path):
+    r = run(*ar_args(inputs, tmp_path / "ar"), "--neighbor", "02:00:00:00:02:00,2001:db8:2::1")
+    assert r.exit_code != 0 and "ap_id,nar_lla,nar_addr,nar_prefix" in r.output
+    r = run(*ar_args(inputs, tmp_path / "ar"), "--neighbor", "zz,02:00:00:00:02:01,2001:db8:2::1,2001:db8:2::/64")
+    assert r.exit_code != 0 and "neighbors[0].ap_id" in r.output, r.output
