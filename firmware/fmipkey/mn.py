@@ -1,0 +1,364 @@
+# Mobile node engine (RFC 5269 3.1, 3.3, 3.4 over RFC 3971 6.4 and RFC 5568 6.1-6.2):
+# learn the AR's certified key (CPS/CPA + path validation), ask for a handover key
+# (SEND-signed RtSolPr with a Handover Key Request), take it from the PrRtAdv, and
+# authenticate the FBU with it. Sans-IO: packets and `now` in, packets out.
+from fmipkey import badf, config, send
+from fmipkey.compat import const
+from fmipkey.crypto import der, rsa, x509
+from fmipkey.errors import CryptoError, ParseError, VerifyError
+from fmipkey.keystore import KEY_LEN
+from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
+
+ALL_ROUTERS = b"\xff\x02" + bytes(13) + b"\x02"
+MAX_PATH = const(8)          # certificates kept from CPAs at most: bounds memory
+RTSOLPR_TIMEOUT = 0.1        # rfc5568 6.1.1: 100 ms, doubled before each retransmission
+CPS_RETRY = const(1)         # rfc3971 10.1: 1 s doubling, give up after CPS_RETRY_MAX
+CPS_RETRIES = const(3)       # 1 + 2 + 4 + 8 = 15 s = CPS_RETRY_MAX
+FBU_TIMEOUT = const(1)       # rfc3775 INITIAL_BINDACK_TIMEOUT, doubled per retransmission
+FBU_LIFETIME = const(300)    # binding lifetime the FBU asks for, s
+REFRESH = 0.9                # ask for a new key at this fraction of its lifetime (rfc5269 3.3)
+
+
+def _rand16():
+    # A non-zero 16-bit identifier or sequence start (rfc3971 6.4.1: random, not zero).
+    v = 0
+    while not v:
+        v = int.from_bytes(send.new_nonce(2), "big")
+    return v
+
+
+class _Retx:
+    """A message sent until answered: when it is next due, the current timeout and
+    how many retransmissions are left."""
+
+    def __init__(self, pkt, now, timeout, left):
+        self.pkt = pkt
+        self.timeout = timeout
+        self.due = now + timeout
+        self.left = left
+
+
+class _Solicit:
+    """The outstanding RtSolPr: identifier, nonce and the HKEPK whose key it carries."""
+
+    def __init__(self, ident, nonce, hkepk, retx):
+        self.ident = ident
+        self.nonce = nonce
+        self.hkepk = hkepk
+        self.retx = retx
+
+
+class MobileNode:
+    def __init__(self, cfg, identity, anchors, hkepk_pool):
+        self.cfg = cfg
+        self.id = identity
+        self.addr = identity.addr
+        self.anchors = anchors
+        self.pool = hkepk_pool
+        self.prefix = config.parse_prefix(cfg["prefix"]) + bytes(8)
+        self.router = config.parse_addr(cfg["router"]) if cfg["router"] else None
+        self.state = "idle"
+        self.counters = {}
+        self.events = []
+        self.keys = {}               # (ar_addr, mn_cga) -> (key, at, expiry)
+        self.router_key = None       # the certified key from the router certificate
+        self.known = None            # {key hash: router_key} for send.verify
+        self._pool_next = 0          # pool keys before this index are used up
+        self.hkepk = None            # current handover key encryption key pair
+        self._hkepk_since = 0
+        self.hkepk_handovers = 0     # handovers (FBUs) under the current HKEPK
+        self._cps = None             # (identifier, _Retx) while discovering
+        self._certs = None           # CPA component -> certificate DER
+        self._all = 0                # All Components of the CPAs being collected
+        self._sol = None             # the outstanding _Solicit
+        self._sent = []              # times of the last MAX_RTSOLPR_RATE RtSolPrs
+        self._refresh = None         # when to ask for a new key
+        self._fbu = None             # (seq, par, ncoa, key, at, _Retx) while an FBU is outstanding
+        self._seq = _rand16()
+
+    # -- bookkeeping ---------------------------------------------------------
+    def _count(self, name):
+        self.counters[name] = self.counters.get(name, 0) + 1
+
+    def _drop(self, reason):
+        self._count("dropped." + reason)
+        return []
+
+    def _fail(self, name, text):
+        self.state = "failed"
+        self.events.append((name, text))
+        self._cps = self._sol = self._fbu = None
+        self._certs = None
+        return []
+
+    # -- certification path (rfc3971 6.4) ------------------------------------
+    def start(self, now):
+        """Send a CPS for the router's certification path."""
+        ident = _rand16()
+        opts = b"".join(ndopt.trust_anchor(ndopt.NAME_DER, a.subject) for a in self.anchors)
+        dst = self.router or ALL_ROUTERS
+        msg = certpath.cps(ident, options=opts)
+        icmp6.set_checksum(msg, self.addr, dst)
+        pkt = icmp6.ipv6_header(self.addr, dst, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)
+        self._cps = (ident, _Retx(pkt, now, CPS_RETRY, CPS_RETRIES))
+        self._certs = {}
+        self._all = 0
+        self.state = "discovering"
+        self._count("sent.cps")
+        return [pkt]
+
+    def _cpa(self, ip, now):
+        if self._cps is None:
+            return self._drop("unexpected")
+        m = certpath.parse(ip.payload)
+        if m.identifier not in (self._cps[0], 0):    # 0: a CPA sent to all-nodes (rfc3971 6.4.2)
+            return self._drop("identifier")
+        src = bytes(ip.src)
+        if self.router is not None and src != self.router:
+            return self._drop("source")
+        n = m.all_components
+        if not 0 < n <= MAX_PATH or m.component >= n or (self._all and n != self._all):
+            return self._drop("components")
+        o = m.find(ndopt.CERTIFICATE)
+        if o is None:
+            return self._drop("no_certificate")
+        ctype, cert = ndopt.parse_certificate(m.raw, o[0], o[1])
+        if ctype != ndopt.CERT_X509:
+            return self._drop("cert_type")
+        self.router = src
+        self._all = n
+        if m.component not in self._certs:
+            self._certs[m.component] = bytes(cert)
+        if len(self._certs) < n:
+            return []
+        certs = [self._certs[k] for k in self._certs]
+        self._cps = self._certs = None
+        try:
+            leaf = x509.validate_path(certs, self.anchors, now)
+        except (ParseError, VerifyError) as e:
+            return self._fail("path-invalid", e.args[0])
+        if not x509.covers(leaf, self.prefix, 64):
+            return self._fail("path-invalid", "router certificate does not cover %s" % self.cfg["prefix"])
+        self.router_key = leaf.public_key
+        self.known = {send.key_hash(der.encode_spki(leaf.public_key)): leaf.public_key}
+        self.state = "validated"
+        self.events.append(("path-valid", "router %s certified by %s" % (config.format_addr(self.router), leaf.name())))
+        return self._solicit(now)
+
+    # -- handover key request (rfc5269 3.1) ----------------------------------
+    def _take_hkepk(self, now):
+        # Same algorithm and size as the CGA key, never the CGA key itself (rfc5269 3.1).
+        size = self.id.key.size
+        pool = self.pool
+        while self._pool_next < len(pool):
+            k = pool[self._pool_next]
+            self._pool_next += 1
+            if k.size == size and k.public != self.id.key.public:
+                self.hkepk = (k, der.encode_spki(k.public))
+                self._hkepk_since = now
+                self.hkepk_handovers = 0
+                self._count("hkepk.used")
+                return True
+        self.hkepk = None
+        return False
+
+    def _hkepk_current(self, now):
+        # Discard after HKEPK-LIFETIME or HKEPK-HANDOVERS, whichever comes first (rfc5269 3.1).
+        if self.hkepk is not None and (now - self._hkepk_since >= self.cfg["hkepk_lifetime"]
+                                       or self.hkepk_handovers >= self.cfg["hkepk_handovers"]):
+            self.hkepk = None
+            self.events.append(("hkepk-retired", "handover key encryption key pair replaced"))
+        return self.hkepk is not None or self._take_hkepk(now)
+
+    def _solicit(self, now):
+        if not self._hkepk_current(now):
+            return self._fail("hkepk-exhausted", "no handover key encryption key pair of %d bits left; "
+                              "provision more (fmipkey provision)" % (self.id.key.size * 8))
+        priv, spki = self.hkepk
+        ident = _rand16()
+        nonce = send.new_nonce()
+        body = fmip.rtsolpr(ident, ndopt.fmip_lla(ndopt.LLA_WILDCARD, b"")
+                            + ndopt.hk_request(self.cfg["at"], spki))
+        msg = send.message(self.addr, self.router, body, self.id.key, cga_params=self.id.cga_params,
+                           now=now, nonce=nonce)
+        pkt = icmp6.ipv6_header(self.addr, self.router, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)
+        self._sol = _Solicit(ident, nonce, priv,
+                             _Retx(pkt, now, RTSOLPR_TIMEOUT, self.cfg["rtsolpr_retries"]))
+        self._refresh = None
+        if self.state not in ("keyed", "fbu-sent", "done"):
+            self.state = "requesting"
+        return self._send_rtsolpr(now, pkt)
+
+    def _send_rtsolpr(self, now, pkt):
+        self._sent.append(now)
+        del self._sent[:-self.cfg["max_rtsolpr_rate"]]
+        self._count("sent.rtsolpr")
+        return [pkt]
+
+    def _prrtadv(self, ip, m, now):
+        sol = self._sol
+        if sol is None:
+            return self._drop("unexpected")
+        src = bytes(ip.src)
+        if src != self.router:
+            return self._drop("source")
+        if m.identifier != sol.ident:
+            return self._drop("identifier")
+        try:
+            v = send.verify(m, src, ip.dst, now, known=self.known, nonce=sol.nonce,
+                            min_bits=self.cfg["rsa_min_bits"], max_bits=self.cfg["rsa_max_bits"])
+        except VerifyError as e:
+            self.events.append(("prrtadv-rejected", e.args[0]))
+            return self._drop("nonce" if e.args[0] == "nonce mismatch" else "send")
+        if v.key != self.router_key:       # rfc5269 3.3: only the router's certified key
+            self.events.append(("prrtadv-rejected", "PrRtAdv from an uncertified key"))
+            return self._drop("uncertified")
+        o = m.find(ndopt.HK_REPLY)
+        if o is None:
+            return self._drop("no_hk_reply")
+        try:
+            at, lifetime, enc = ndopt.parse_hk_reply(m.raw, o[0], o[1])
+        except ParseError:
+            return self._drop("malformed")
+        if at not in badf.ALGS or at < self.cfg["at"]:     # unsupported, or weaker than asked
+            return self._drop("at")
+        if not lifetime:
+            return self._drop("lifetime")
+        try:
+            key = rsa.decrypt(sol.hkepk, enc)
+        except CryptoError:
+            return self._drop("decrypt")
+        if len(key) != KEY_LEN[at]:
+            return self._drop("key_length")
+        self._sol = None
+        for k in [k for k in self.keys if self.keys[k][2] <= now]:
+            del self.keys[k]
+        self.keys[(self.router, self.addr)] = (key, at, now + lifetime)
+        self._refresh = now + lifetime * REFRESH
+        self._count("keys.received")
+        self.events.append(("key", "AT %d, %d s from %s" % (at, lifetime, config.format_addr(self.router))))
+        if self.state in ("validated", "requesting"):
+            self.state = "keyed"
+        return []
+
+    # -- fast binding update (rfc5568 6.2.2, rfc5269 3.4) ---------------------
+    def fbu(self, par_addr, ncoa, now):
+        """FBU from the previous care-of CGA to the PAR, authenticated with its handover key."""
+        par = bytes(par_addr)
+        ent = self.keys.get((par, self.addr))
+        if ent is None or ent[2] <= now:
+            return self._fail("fbu-no-key", "no live handover key for PAR %s" % config.format_addr(par))
+        key, at, _ = ent
+        self._seq = (self._seq + 1) & 0xFFFF
+        m, off = mh.fbu(self._seq, FBU_LIFETIME, alt_coa=ncoa, auth_len=badf.auth_len(at))
+        badf.sign(key, at, m, off, ncoa, par)
+        pkt = mh.packet(self.addr, par, m, home=self.addr, hlim=255)
+        self._fbu = (self._seq, par, bytes(ncoa), key, at, _Retx(pkt, now, FBU_TIMEOUT, self.cfg["fbu_retries"]))
+        self.hkepk_handovers += 1
+        self.state = "fbu-sent"
+        self._count("sent.fbu")
+        return [pkt]
+
+    def _fback(self, buf, now):
+        if self._fbu is None:
+            return self._drop("unexpected")
+        ip, home, m = mh.parse_packet(buf)
+        seq, par, ncoa, key, at, _ = self._fbu
+        if m.type != mh.FBACK:
+            return self._drop("mh_type")
+        if bytes(ip.src) != par:
+            return self._drop("source")
+        if m.seq != seq:
+            return self._drop("sequence")
+        if not mh.checksum_ok(m, ip.src, ip.dst, home):
+            return self._drop("checksum")
+        if not badf.verify(key, at, m, ncoa, par):
+            return self._drop("badf")
+        self._fbu = None
+        if m.status < 128:
+            self.state = "done"
+            self.events.append(("fbu-accepted", "status %d, lifetime %d" % (m.status, m.lifetime)))
+        else:
+            self._fail("fbu-rejected", "status %d" % m.status)
+        return []
+
+    # -- packets and timers --------------------------------------------------
+    def handle(self, packet, now):
+        """A received IPv6 packet: CPA, PrRtAdv or FBack; anything else is ignored."""
+        self._count("received")
+        try:
+            ip = icmp6.IPv6(packet)
+            if ip.nh in (icmp6.NH_MH, icmp6.NH_DSTOPTS):
+                return self._fback(packet, now)
+            if ip.nh != icmp6.NH_ICMPV6 or len(ip.payload) < 4:
+                return self._drop("not_for_mn")
+            t = ip.payload[0]
+            if t not in (certpath.ICMP_CPA, fmip.ICMP_FMIP):
+                return self._drop("not_for_mn")
+            if ip.hlim != 255:
+                return self._drop("hop_limit")
+            if not icmp6.checksum_ok(ip.payload, ip.src, ip.dst):
+                return self._drop("checksum")
+            if t == certpath.ICMP_CPA:
+                return self._cpa(ip, now)
+            m = fmip.parse(ip.payload)
+            if m.subtype != fmip.PRRTADV:
+                return self._drop("not_for_mn")
+            return self._prrtadv(ip, m, now)
+        except ParseError:
+            return self._drop("malformed")
+
+    def _due(self, r, now, what):
+        # One retransmission timer: None (not due), "resend" or "give-up".
+        if now < r.due:
+            return None
+        if not r.left:
+            return "give-up"
+        r.left -= 1
+        r.timeout *= 2
+        r.due = now + r.timeout
+        self._count("resent." + what)
+        return "resend"
+
+    def tick(self, now):
+        """Retransmissions, and a new key request before the key's lifetime ends."""
+        out = []
+        if self._cps is not None:
+            d = self._due(self._cps[1], now, "cps")
+            if d == "give-up":
+                return self._fail("cps-timeout", "no certification path from the router")
+            if d:
+                out.append(self._cps[1].pkt)
+        sol = self._sol
+        if sol is not None:
+            r = sol.retx
+            rate = self.cfg["max_rtsolpr_rate"]
+            if now >= r.due and r.left and len(self._sent) >= rate and now - self._sent[-rate] < 1:
+                r.due = self._sent[-rate] + 1      # MAX_RTSOLPR_RATE per second (rfc5568 6.1.1)
+            else:
+                d = self._due(r, now, "rtsolpr")
+                if d == "give-up":
+                    self._sol = None
+                    if self.state == "requesting":
+                        return self._fail("rtsolpr-timeout", "no PrRtAdv from the router")
+                    self.events.append(("rtsolpr-timeout", "no new handover key from the router"))
+                elif d:
+                    out.extend(self._send_rtsolpr(now, r.pkt))
+        elif self._refresh is not None and now >= self._refresh:
+            out.extend(self._solicit(now))
+        if self._fbu is not None:
+            r = self._fbu[5]
+            d = self._due(r, now, "fbu")
+            if d == "give-up":
+                return self._fail("fbu-timeout", "no FBack from the PAR")
+            if d:
+                out.append(r.pkt)
+        return out
+
+    def next_tick(self):
+        """The earliest time tick() has work, or None."""
+        t = [r.due for r in (self._cps and self._cps[1], self._sol and self._sol.retx,
+                             self._fbu and self._fbu[5]) if r]
+        if self._sol is None and self._refresh is not None:
+            t.append(self._refresh)
+        return min(t) if t else None

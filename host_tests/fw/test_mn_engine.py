@@ -1,0 +1,269 @@
+# The mobile node engine against a test-side AR (fakear.py): CPS -> CPA -> path validation ->
+# RtSolPr -> PrRtAdv -> handover key -> FBU -> FBack, and every rejection on the way.
+from fakear import NCOA, NOW, FakeAR, anchors, cfg, chain, icmp, identity, key, pool
+from fmipkey import send
+from fmipkey.crypto import der
+from fmipkey.mn import ALL_ROUTERS, MobileNode
+from fmipkey.wire import certpath, fmip, mh, ndopt
+
+
+def mn_for(ar, certs=None, **kw):
+    """A MobileNode (rsa1024_b CGA) that has sent its CPS to ar and got ar's CPAs; returns
+    (mn, the packets it sent after the last CPA)."""
+    c = cfg(router=_text(ar.addr), **kw)
+    mn = MobileNode(c, identity("rsa1024_b.pem", modifier=b"\x02" * 16), anchors(), pool())
+    if certs is not None:
+        ar.certs = certs
+    cps = mn.start(NOW)
+    out = []
+    for p in ar.cpas(cps[0]):
+        out = mn.handle(p, NOW)
+    return mn, out
+
+
+def _text(addr):
+    from fmipkey import config
+    return config.format_addr(addr)
+
+
+def test_cps_to_router_with_trust_anchor():
+    ar = FakeAR()
+    mn = MobileNode(cfg(router=_text(ar.addr)), identity("rsa1024_b.pem"), anchors(), pool())
+    out = mn.start(NOW)
+    assert mn.state == "discovering" and len(out) == 1
+    ip, raw = icmp(out[0])
+    assert bytes(ip.dst) == ar.addr and bytes(ip.src) == mn.addr
+    m = certpath.parse(raw)
+    assert raw[0] == certpath.ICMP_CPS and m.identifier != 0 and m.component == 65535
+    o = m.find(ndopt.TRUST_ANCHOR)
+    nt, name = ndopt.parse_trust_anchor(m.raw, o[0], o[1])
+    assert nt == ndopt.NAME_DER and bytes(name) == bytes(anchors()[0].subject)
+    # no router configured: all-routers
+    mn = MobileNode(cfg(), identity("rsa1024_b.pem"), anchors(), pool())
+    assert bytes(icmp(mn.start(NOW)[0])[0].dst) == ALL_ROUTERS
+
+
+def test_rtsolpr_after_valid_path():
+    ar = FakeAR()
+    mn, out = mn_for(ar)
+    assert mn.state == "requesting" and len(out) == 1
+    assert mn.events[0][0] == "path-valid" and mn.router_key == key("rsa1024_a.pem").public
+    ip, raw = icmp(out[0])
+    assert bytes(ip.src) == mn.addr and bytes(ip.dst) == ar.addr
+    m = fmip.parse(raw)
+    assert m.subtype == fmip.RTSOLPR
+    v = send.verify(m, ip.src, ip.dst, NOW, solicitation=True)   # signed by the MN's CGA key
+    assert v.key == key("rsa1024_b.pem").public and len(v.nonce) == 6
+    o = m.find(ndopt.FMIP_LLA)
+    assert ndopt.parse_fmip_lla(m.raw, o[0], o[1])[0] == ndopt.LLA_WILDCARD
+    o = m.find(ndopt.HK_REQUEST)
+    at, spki = ndopt.parse_hk_request(m.raw, o[0], o[1])
+    # the first pool key of the CGA key's size (rsa2048_a skipped)
+    assert at == 0 and bytes(spki) == der.encode_spki(key("rsa1024_pkcs8.pem").public)
+
+
+def happy(at):
+    ar = FakeAR()
+    mn, out = mn_for(ar, at=at)
+    assert mn.handle(ar.prrtadv(out[0], lifetime=600), NOW + 1) == []
+    assert mn.state == "keyed" and mn.counters["keys.received"] == 1
+    assert mn.keys == {(ar.addr, mn.addr): (ar.key, at, NOW + 601)}
+    out = mn.fbu(ar.addr, NCOA, NOW + 2)
+    assert mn.state == "fbu-sent" and len(out) == 1
+    ip, home, m = ar.check_fbu(out[0])                      # BADF recomputed independently
+    assert bytes(ip.src) == mn.addr and bytes(home) == mn.addr and bytes(m.alt_coa) == NCOA
+    assert m.flags & mh.FLAG_A and m.flags & mh.FLAG_H
+    assert mn.handle(ar.fback(out[0]), NOW + 2.1) == []
+    assert mn.state == "done" and mn.events[-1][0] == "fbu-accepted"
+
+
+def test_happy_path_at0():
+    happy(0)
+
+
+def test_happy_path_at1():
+    happy(1)
+
+
+def test_stronger_at_from_ar_is_used():
+    ar = FakeAR()
+    mn, out = mn_for(ar, at=0)
+    mn.handle(ar.prrtadv(out[0], at=1), NOW)
+    assert mn.keys[(ar.addr, mn.addr)][1] == 1
+    ar.check_fbu(mn.fbu(ar.addr, NCOA, NOW)[0])
+
+
+def rejected(counter, **knobs):
+    ar = FakeAR()
+    mn, out = mn_for(ar, at=knobs.pop("want_at", 0))
+    assert mn.handle(ar.prrtadv(out[0], **knobs), NOW) == []
+    assert mn.counters.get("dropped." + counter) == 1, mn.counters
+    assert mn.keys == {} and mn.state == "requesting"
+    # the outstanding RtSolPr still stands: the genuine answer is taken afterwards
+    mn.handle(ar.prrtadv(out[0]), NOW)
+    assert mn.state == "keyed"
+    return mn
+
+
+def test_prrtadv_from_uncertified_key():
+    # Validly signed with the CGA option of the AR's own address, but that CGA is made from
+    # another key than the certified one.
+    ar = FakeAR(ident=identity("rsa1024_pkcs8.pem"))
+    mn, out = mn_for(ar)
+    assert mn.handle(ar.prrtadv(out[0]), NOW) == []
+    assert mn.counters["dropped.uncertified"] == 1 and mn.keys == {}
+    assert ("prrtadv-rejected", "PrRtAdv from an uncertified key") in mn.events
+
+
+def test_prrtadv_signed_by_other_cga():
+    # Another node's CGA key signing from the AR's address: the CGA check fails.
+    mn = rejected("send", signer=identity("rsa1024_pkcs8.pem"))
+    assert mn.events[-2][0] == "prrtadv-rejected"
+
+
+def test_prrtadv_wrong_nonce():
+    rejected("nonce", nonce=b"NONCE9")
+
+
+def test_prrtadv_wrong_identifier():
+    rejected("identifier", ident=7)
+
+
+def test_prrtadv_forged_signature():
+    rejected("send", flip=12)       # an octet of the HK Reply changed after signing
+
+
+def test_prrtadv_weaker_or_unknown_at():
+    rejected("at", want_at=1, at=0)
+    rejected("at", at=5)
+
+
+def test_prrtadv_undecryptable_key():
+    rejected("decrypt", enc=bytes(128))
+
+
+def test_prrtadv_from_other_source():
+    ar = FakeAR()
+    mn, out = mn_for(ar)
+    other = FakeAR(ident=identity("rsa1024_a.pem", modifier=b"\x05" * 16))   # same key, other address
+    assert mn.handle(other.prrtadv(out[0]), NOW) == []
+    assert mn.counters["dropped.source"] == 1 and mn.keys == {}
+
+
+def path_fails(router_cert, why):
+    ar = FakeAR()
+    mn, out = mn_for(ar, certs=chain(router_cert))
+    assert out == [] and mn.state == "failed", (mn.state, mn.events)
+    assert mn.events[-1][0] == "path-invalid" and why in mn.events[-1][1], mn.events
+    assert "sent.rtsolpr" not in mn.counters and mn.tick(NOW + 100) == []
+
+
+def test_path_prefix_outside_issuer():
+    path_fails("cert_router_outside.der", "outside its issuer")
+
+
+def test_path_expired():
+    path_fails("cert_router_expired.der", "not valid at this time")
+
+
+def test_path_without_send_router_eku():
+    path_fails("cert_router_wrong_eku.der", "sendRouter")
+
+
+def test_router_cert_not_covering_prefix():
+    ar = FakeAR()
+    c = cfg(router=_text(ar.addr), prefix="2001:db8:5555::/64")
+    mn = MobileNode(c, identity("rsa1024_b.pem"), anchors(), pool())
+    for p in ar.cpas(mn.start(NOW)[0]):
+        out = mn.handle(p, NOW)
+    assert out == [] and mn.state == "failed" and "does not cover 2001:db8:5555::/64" in mn.events[-1][1]
+
+
+def test_path_not_to_anchor():
+    # only the router certificate: its issuer (Test CA) is neither in the chain nor an anchor
+    ar = FakeAR()
+    mn, out = mn_for(ar, certs=[chain()[1]])
+    assert out == [] and mn.state == "failed" and "not in the chain nor a trust anchor" in mn.events[-1][1]
+
+
+def test_cpa_wrong_identifier_and_source_ignored():
+    ar = FakeAR()
+    mn = MobileNode(cfg(router=_text(ar.addr)), identity("rsa1024_b.pem"), anchors(), pool())
+    cps = mn.start(NOW)[0]
+    ident = certpath.parse(icmp(cps)[1]).identifier
+    for p in ar.cpas(cps, ident=ident ^ 0x5A5A):
+        assert mn.handle(p, NOW) == []
+    assert mn.counters["dropped.identifier"] == 2 and mn.state == "discovering"
+    other = FakeAR(ident=identity("rsa1024_a.pem", modifier=b"\x05" * 16))
+    for p in other.cpas(cps):
+        assert mn.handle(p, NOW) == []
+    assert mn.counters["dropped.source"] == 2
+    out = []
+    for p in reversed(ar.cpas(cps)):                      # order does not matter
+        out = mn.handle(p, NOW)
+    assert mn.state == "requesting" and len(out) == 1
+
+
+def test_all_routers_learns_router_from_cpa():
+    ar = FakeAR()
+    mn = MobileNode(cfg(), identity("rsa1024_b.pem"), anchors(), pool())
+    for p in ar.cpas(mn.start(NOW)[0]):
+        out = mn.handle(p, NOW)
+    assert mn.router == ar.addr and bytes(icmp(out[0])[0].dst) == ar.addr
+
+
+def test_fback_bad_badf_wrong_seq_wrong_source_ignored():
+    ar = FakeAR()
+    mn, out = mn_for(ar)
+    mn.handle(ar.prrtadv(out[0]), NOW)
+    fbu = mn.fbu(ar.addr, NCOA, NOW)[0]
+    assert mn.handle(ar.fback(fbu, key=bytes(20)), NOW) == []
+    assert mn.counters["dropped.badf"] == 1
+    assert mn.handle(ar.fback(fbu, seq=(mh.parse_packet(fbu)[2].seq + 1) & 0xFFFF), NOW) == []
+    assert mn.counters["dropped.sequence"] == 1
+    assert mn.handle(ar.fback(fbu, src=NCOA), NOW) == []
+    assert mn.counters["dropped.source"] == 1
+    fb = bytearray(ar.fback(fbu))
+    fb[-1] ^= 1                                           # authenticator octet, checksum now wrong
+    assert mn.handle(bytes(fb), NOW) == []
+    assert mn.counters["dropped.checksum"] == 1 and mn.counters["dropped.badf"] == 1
+    assert mn.state == "fbu-sent"
+    mn.handle(ar.fback(fbu), NOW)
+    assert mn.state == "done"
+
+
+def test_fback_rejected_status():
+    ar = FakeAR()
+    mn, out = mn_for(ar, at=1)
+    mn.handle(ar.prrtadv(out[0]), NOW)
+    fbu = mn.fbu(ar.addr, NCOA, NOW)[0]
+    mn.handle(ar.fback(fbu, status=129), NOW)
+    assert mn.state == "failed" and mn.events[-1] == ("fbu-rejected", "status 129")
+
+
+def test_fbu_without_key_fails():
+    ar = FakeAR()
+    mn, out = mn_for(ar)
+    assert mn.fbu(ar.addr, NCOA, NOW) == [] and mn.state == "failed"
+    assert mn.events[-1][0] == "fbu-no-key"
+
+
+def test_malformed_packets_counted_never_raise():
+    ar = FakeAR()
+    mn, out = mn_for(ar)
+    good = ar.prrtadv(out[0])
+    n = 0
+    for cut in (0, 10, 39, 40, 44, 47, 60, len(good) - 1):
+        mn.handle(good[:cut], NOW)
+        n += 1
+    bad_hlim = bytearray(good)
+    bad_hlim[7] = 64
+    mn.handle(bytes(bad_hlim), NOW)
+    bad_sum = bytearray(good)
+    bad_sum[43] ^= 1
+    mn.handle(bytes(bad_sum), NOW)
+    dropped = sum(v for k, v in mn.counters.items() if k.startswith("dropped."))
+    assert dropped == n + 2 and mn.counters["dropped.hop_limit"] == 1
+    assert mn.keys == {} and mn.state == "requesting"
+    mn.handle(good, NOW)
+    assert mn.state == "keyed"
