@@ -1,0 +1,311 @@
+"""`fmipkey sim` (and `make demo`): a whole link with real packets. A throwaway
+PKI and Sec>=1 CGAs, one AR bundle and one bundle per MN (provision.py), a
+network namespace per node joined by a bridge in the AR's namespace, the
+firmware daemon under MicroPython in each, a capture of the link to
+build/demo/exchange.pcap, then a timeline read back with tshark and PASS/FAIL.
+
+Namespaces need root (CAP_NET_ADMIN and writing /run/netns)."""
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from fmipkey import config
+from fmipkey.crypto import cga
+from fmipkey_tools import cgasearch, pki, provision
+from fmipkey_tools.cga import spki_of
+
+ROOT = Path(__file__).resolve().parents[2]
+MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
+CA_PREFIX = "2001:db8::/32"
+AR_PREFIX = "2001:db8:1::/64"      # the link the MN starts on (the PAR's)
+NAR_PREFIX = "2001:db8:2::/64"     # where the MN moves: its NCoA
+NEIGHBOR = {"ap_id": "02:00:00:00:02:00", "nar_lla": "02:00:00:00:02:01",
+            "nar_addr": "2001:db8:2::1", "nar_prefix": NAR_PREFIX}
+LINK_LOCAL = bytes.fromhex("fe80000000000000")
+MESSAGES = {("148", ""): "CPS", ("149", ""): "CPA", ("154", "2"): "RtSolPr", ("154", "3"): "PrRtAdv"}
+
+
+def find_cga(key, prefix8, sec):
+    """CGA Parameters for key under prefix at Sec (Sec 1: ~2^16 hashes, well under a second)."""
+    job = cgasearch.Job(spki_of(key), sec)
+    i = cgasearch.scan("hashlib", job, 0, cgasearch.SPACE)
+    return cga.encode(job.modifier(i), prefix8, 0, job.spki)
+
+
+def ncoa_for(params, sec):
+    """The MN's new care-of address: its CGA's interface identifier on the NAR's prefix."""
+    return config.parse_prefix(NAR_PREFIX) + cga.address(params, sec)[8:]
+
+
+def mn_names(mns):
+    return ["mn"] + ["mn%d" % i for i in range(2, mns + 1)]
+
+
+def make_bundles(out, bits, sec, at, mns, interfaces):
+    """PKI (anchor -> router certificate for AR_PREFIX), CGAs, and provisioned bundles
+    out/ar and out/mn, out/mn2, ...; interfaces: {bundle name: interface}."""
+    ca_key = pki.new_key(bits)
+    ca = pki.build_cert("fmipkey demo trust anchor", ca_key.public_key(), None, ca_key,
+                        [ipaddress.IPv6Network(CA_PREFIX)], 1, ca=True)
+    ar_key = pki.new_key(bits)
+    ar_cert = pki.build_cert("fmipkey demo AR", ar_key.public_key(), ca, ca_key,
+                             [ipaddress.IPv6Network(AR_PREFIX)], 1, ca=False)
+    # rfc5568 6.1.2: a PrRtAdv comes from the AR's link-local address
+    provision.write_bundle(out / "ar", "ar", ar_key, find_cga(ar_key, LINK_LOCAL, sec), sec,
+                           {"interface": interfaces["ar"], "prefix": AR_PREFIX, "at": at, "counters_interval": 1,
+                            "neighbors": [NEIGHBOR]}, chain=[ar_cert], anchors=[ca])
+    for name in mn_names(mns):
+        key = pki.new_key(bits)
+        params = find_cga(key, config.parse_prefix(AR_PREFIX), sec)
+        provision.write_bundle(out / name, "mn", key, params, sec,
+                               {"interface": interfaces[name], "prefix": AR_PREFIX, "at": at, "counters_interval": 1},
+                               anchors=[ca], hkepk_count=1)
+
+
+def sh(*cmd):
+    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    if r.returncode:
+        raise click.ClickException("%s failed: %s" % (" ".join(map(str, cmd)), r.stderr.strip()))
+    return r.stdout
+
+
+class Link:
+    """Namespaces <tag>-ar (bridge br0) and <tag>-mn..., each MN's eth0 a veth into
+    the bridge. IPv6 is off in the kernels: only the daemons speak (AF_PACKET), so
+    the capture holds nothing but the exchange. Removed on exit, whatever happened."""
+
+    def __init__(self, names):
+        self.tag = "fmk%s" % os.urandom(3).hex()
+        self.ns = {n: "%s-%s" % (self.tag, n) for n in names}
+        self.interfaces = {n: "br0" if n == "ar" else "eth0" for n in names}
+        self.procs = []
+
+    def __enter__(self):
+        try:
+            for ns in self.ns.values():
+                sh("ip", "netns", "add", ns)
+                self.exec_(ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1",
+                           "net.ipv6.conf.default.disable_ipv6=1")
+            ar = self.ns["ar"]
+            sh("ip", "-n", ar, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
+            for i, n in enumerate(n for n in self.ns if n != "ar"):
+                sh("ip", "-n", ar, "link", "add", "p%d" % i, "type", "veth", "peer", "name", "eth0", "netns", self.ns[n])
+                sh("ip", "-n", ar, "link", "set", "p%d" % i, "master", "br0", "up")
+                sh("ip", "-n", self.ns[n], "link", "set", "eth0", "up")
+            sh("ip", "-n", ar, "link", "set", "br0", "up")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def exec_(self, ns, *cmd):
+        return sh("ip", "netns", "exec", ns, *cmd)
+
+    def spawn(self, node, cmd, log):
+        p = subprocess.Popen(["ip", "netns", "exec", self.ns[node]] + [str(c) for c in cmd],
+                             stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, MICROPYPATH=str(ROOT / "firmware")),
+                             start_new_session=True)  # a terminal's Ctrl-C is ours to pass on
+        self.procs.append(p)
+        return p
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            stop(p)
+        for ns in self.ns.values():
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def stop(p, sig=signal.SIGINT, timeout=5):
+    """Ask a process to end (SIGINT: the daemon writes its counters), kill it if it does not."""
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return p.returncode
+
+
+def wait_for(pred, timeout, what):
+    end = time.time() + timeout
+    while not pred():
+        if time.time() > end:
+            raise click.ClickException("timed out after %d s waiting for %s" % (timeout, what))
+        time.sleep(0.02)
+
+
+class Sim:
+    """One simulated link; the steps are separate so tests can restart the AR mid-run."""
+
+    def __init__(self, out, bits=1024, sec=1, at=0, mns=1):
+        self.out, self.bits, self.sec, self.at, self.mns = Path(out), bits, sec, at, mns
+        self.names = ["ar"] + mn_names(mns)
+        self.link = None
+        self.logs = {}
+
+    def check_host(self):
+        if os.geteuid() != 0:
+            raise click.ClickException("the simulation creates network namespaces (ip netns), which needs root or "
+                                       "CAP_NET_ADMIN: run it as root, e.g. sudo .venv/bin/fmipkey sim")
+        for tool in ("ip", "tshark"):
+            if shutil.which(tool) is None:
+                raise click.ClickException("%s is not installed: apt-get install iproute2 tshark (make tools does it)" % tool)
+        if not MICROPYTHON.exists():
+            raise click.ClickException("no MicroPython at %s: run make (it sets up .venv)" % MICROPYTHON)
+
+    def __enter__(self):
+        self.check_host()
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        self.out.mkdir(parents=True)
+        self.link = Link(self.names).__enter__()
+        try:
+            make_bundles(self.out, self.bits, self.sec, self.at, self.mns, self.link.interfaces)
+        except BaseException:
+            self.link.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.link.__exit__()
+        for f in self.logs.values():
+            f.close()
+
+    def capture(self):
+        """tshark on the AR's bridge, writing every frame to exchange.pcap; returns once it captures."""
+        err = self.out / "tshark.log"
+        self.logs["tshark"] = f = open(err, "w")
+        p = self.link.spawn("ar", ["tshark", "-q", "-n", "-i", "br0", "-F", "pcap", "-w", self.out / "exchange.pcap"], f)
+        wait_for(lambda: "Capturing on" in err.read_text() or p.poll() is not None, 15, "tshark to start")
+        if p.poll() is not None:
+            raise click.ClickException("tshark could not capture: %s" % err.read_text().strip())
+        return p
+
+    def daemon(self, name, *args):
+        """The firmware daemon for bundle `name`, logging to <bundle>/daemon.log; returns once its link is open."""
+        log = self.out / name / "daemon.log"
+        if name not in self.logs:
+            self.logs[name] = open(log, "a")
+        before = log.read_text().count(" start ")
+        p = self.link.spawn(name, [MICROPYTHON, "-m", "fmipkey.main", self.out / name, "--export-keys"] + list(args),
+                            self.logs[name])
+        wait_for(lambda: log.read_text().count(" start ") > before or p.poll() is not None, 15, name + " to start")
+        return p
+
+    def mn_args(self, name):
+        params = (self.out / name / "cga.der").read_bytes()
+        return ["--ncoa", config.format_addr(ncoa_for(params, self.sec)), "--timeout", "20"]
+
+    def run(self):
+        """The whole exchange; returns {mn name: exit status}."""
+        tshark = self.capture()
+        ar = self.daemon("ar")
+        mns = {n: self.daemon(n, *self.mn_args(n)) for n in self.names[1:]}
+        status = {n: p.wait(30) for n, p in mns.items()}
+        time.sleep(0.2)  # the last FBack reaches the capture
+        stop(ar)
+        stop(tshark)
+        return status
+
+
+# ---- reading the result back ------------------------------------------------
+
+FIELDS = ("frame.time_relative", "frame.len", "ipv6.src", "ipv6.dst", "icmpv6.type", "icmpv6.fmip6.subtype",
+          "mip6.mhtype", "mip6.fback.status", "icmpv6.checksum.status", "icmpv6.opt.type", "icmpv6.opt.hkr.at",
+          "mip6.badff.spi", "_ws.expert.message")
+OPT_NAMES = {"11": "CGA", "12": "RSA-sig", "13": "TS", "14": "nonce", "15": "TA", "16": "cert", "17": "IP",
+             "18": "prefix", "19": "LLA",
+             "27": "HK-Req", "28": "HK-Rep"}
+
+
+def packets(pcap):
+    """One dict per frame of the capture, fields as tshark dissects them."""
+    out = subprocess.run(["tshark", "-r", str(pcap), "-n", "-o", "ip.check_checksum:TRUE", "-T", "fields",
+                          "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,"]
+                         + [a for f in FIELDS for a in ("-e", f)], capture_output=True, text=True, check=True).stdout
+    return [dict(zip(FIELDS, line.split("\t"))) for line in out.splitlines()]
+
+
+def message_name(p):
+    if p["mip6.mhtype"]:
+        return {"8": "FBU", "9": "FBack"}.get(p["mip6.mhtype"], "MH %s" % p["mip6.mhtype"])
+    return MESSAGES.get((p["icmpv6.type"], p["icmpv6.fmip6.subtype"]), "ICMPv6 %s" % p["icmpv6.type"])
+
+
+def describe(p):
+    notes = []
+    if p["icmpv6.checksum.status"]:
+        notes.append("checksum " + ("ok" if p["icmpv6.checksum.status"] == "1" else "BAD"))
+    if p["icmpv6.opt.type"]:
+        notes.append("+".join(OPT_NAMES.get(t, t) for t in p["icmpv6.opt.type"].split(",")))
+    if p["icmpv6.opt.hkr.at"]:
+        notes.append("AT " + p["icmpv6.opt.hkr.at"])
+    if p["mip6.badff.spi"]:
+        notes.append("BADF SPI " + p["mip6.badff.spi"])
+    if p["mip6.fback.status"]:
+        notes.append("status " + p["mip6.fback.status"])
+    return ", ".join(notes)
+
+
+def hk(bundle):
+    path = Path(bundle) / "hk.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def report(sim, status):
+    """Print the timeline and the verdict; returns True on PASS."""
+    click.echo("\n%-7s %-8s %5s  %-32s %-32s %s" % ("time s", "message", "bytes", "from", "to", "checks"))
+    seen = set()
+    for p in packets(sim.out / "exchange.pcap"):
+        name = message_name(p)
+        seen.add(name)
+        click.echo("%-7.3f %-8s %5s  %-32s %-32s %s" % (float(p["frame.time_relative"]), name, p["frame.len"],
+                                                        p["ipv6.src"], p["ipv6.dst"], describe(p)))
+    click.echo("")
+    for name in sim.names:
+        click.echo("-- %s daemon log (%s)" % (name, sim.out / name / "daemon.log"))
+        click.echo((sim.out / name / "daemon.log").read_text().rstrip())
+    ar_keys = {k["cga"]: k for k in hk(sim.out / "ar")}
+    ok = True
+    click.echo("")
+    for name, rc in status.items():
+        mine = hk(sim.out / name)
+        theirs = ar_keys.get(mine[0]["cga"]) if mine else None
+        same = bool(theirs) and theirs["key"] == mine[0]["key"] and theirs["at"] == mine[0]["at"]
+        click.echo("%s: exit %s, handover key %s" % (name, rc, "identical on both sides (%s, AT %d)"
+                                                     % (mine[0]["key"], mine[0]["at"]) if same else "MISSING or different"))
+        ok = ok and rc == 0 and same
+    missing = [m for m in ("CPS", "CPA", "RtSolPr", "PrRtAdv", "FBU", "FBack") if m not in seen]
+    if missing:
+        click.echo("not on the wire: " + ", ".join(missing))
+    ok = ok and not missing
+    click.echo("capture: %s\n%s" % (sim.out / "exchange.pcap", "PASS" if ok else "FAIL"))
+    return ok
+
+
+@click.command()
+@click.option("--out", default="build/demo", show_default=True, type=click.Path(file_okay=False),
+              help="Where bundles, logs and exchange.pcap go (emptied first).")
+@click.option("--bits", type=click.Choice(["1024", "2048"]), default="1024", show_default=True, help="RSA key size.")
+@click.option("--sec", type=click.IntRange(0, 1), default=1, show_default=True, help="CGA Sec, searched on the host (Sec 2 would take 2^32 hashes).")
+@click.option("--at", type=click.IntRange(0, 1), default=0, show_default=True, help="Algorithm type the MNs ask for.")
+@click.option("--mns", type=click.IntRange(1, 16), default=1, show_default=True, help="Number of mobile nodes.")
+def cli(out, bits, sec, at, mns):
+    """Simulate a link: AR and MN under MicroPython in network namespaces."""
+    prev = signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        with Sim(out, int(bits), sec, at, mns) as sim:
+            status = sim.run()
+            ok = report(sim, status)
+    finally:
+        signal.signal(signal.SIGTERM, prev)
+    sys.exit(0 if ok else 1)
