@@ -1,0 +1,174 @@
+# MobileNode timers: RtSolPr backoff and rate limit (rfc5568 6.1.1), CPS retries (rfc3971 6.4.6),
+# key refresh before HK-LIFETIME, HKEPK rotation (rfc5269 3.1), FBU retransmission.
+from fakear import NCOA, NOW, FakeAR, anchors, cfg, icmp, identity, key, pool
+from fmipkey import config
+from fmipkey.crypto import der
+from fmipkey.mn import MobileNode
+from fmipkey.wire import fmip, ndopt
+
+T = NOW + 0.0
+
+
+def node(ar, hkepks=None, **kw):
+    c = cfg(router=config.format_addr(ar.addr), **kw)
+    mn = MobileNode(c, identity("rsa1024_b.pem", modifier=b"\x02" * 16), anchors(),
+                    pool() if hkepks is None else hkepks)
+    out = []
+    for p in ar.cpas(mn.start(T)[0]):
+        out = mn.handle(p, T)
+    return mn, out
+
+
+def sol_info(pkt):
+    """(identifier, nonce, HK Request key) of an RtSolPr."""
+    m = fmip.parse(icmp(pkt)[1])
+    o = m.find(ndopt.NONCE)
+    n = bytes(ndopt.parse_nonce(m.raw, o[0], o[1]))
+    o = m.find(ndopt.HK_REQUEST)
+    return m.identifier, n, bytes(ndopt.parse_hk_request(m.raw, o[0], o[1])[1])
+
+
+def spki(name):
+    return der.encode_spki(key(name).public)
+
+
+def test_rtsolpr_backoff_then_failed():
+    ar = FakeAR()
+    mn, out = node(ar, rtsolpr_retries=3, max_rtsolpr_rate=10)
+    first = out[0]
+    assert mn.next_tick() == T + 0.1
+    assert mn.tick(T + 0.099) == []
+    for at, wait in ((0.1001, 0.2), (0.3011, 0.4), (0.7021, 0.8)):
+        assert mn.tick(T + at - 0.002) == []
+        assert mn.tick(T + at) == [first]              # the same signed RtSolPr again
+        assert abs(mn.next_tick() - (T + at + wait)) < 1e-6
+    assert mn.counters["resent.rtsolpr"] == 3 and mn.counters["sent.rtsolpr"] == 4
+    assert mn.tick(T + 1.5020) == [] and mn.state == "requesting"
+    assert mn.tick(T + 1.5022) == [] and mn.state == "failed"
+    assert mn.events[-1][0] == "rtsolpr-timeout" and mn.next_tick() is None
+    assert mn.handle(ar.prrtadv(first), T + 1.6) == [] and mn.keys == {}
+
+
+def test_rtsolpr_rate_limit():
+    ar = FakeAR()
+    mn, out = node(ar, rtsolpr_retries=3, max_rtsolpr_rate=3)
+    assert mn.tick(T + 0.1001) and mn.tick(T + 0.3002)
+    assert mn.tick(T + 0.7003) == []                    # a 4th within one second: held back
+    assert mn.next_tick() == T + 1
+    assert mn.tick(T + 0.999) == []
+    assert mn.tick(T + 1.0) == out
+    assert mn.tick(T + 1.79) == [] and mn.state == "requesting"
+    assert mn.tick(T + 1.8) == [] and mn.state == "failed"
+
+
+def test_zero_retries_fails_after_first_timeout():
+    ar = FakeAR()
+    mn, out = node(ar, rtsolpr_retries=0)
+    assert mn.tick(T + 0.1) == [] and mn.state == "failed"
+
+
+def test_cps_retransmitted_then_abandoned():
+    ar = FakeAR()
+    mn = MobileNode(cfg(router=config.format_addr(ar.addr)), identity("rsa1024_b.pem"), anchors(), pool())
+    cps = mn.start(T)
+    t = T
+    for wait in (1, 2, 4):
+        assert mn.tick(t + wait - 0.01) == []
+        t += wait
+        assert mn.tick(t) == cps
+    # abandoned CPS_RETRY_MAX (15 s) after the first
+    assert mn.tick(T + 14.99) == [] and mn.state == "discovering"
+    assert mn.tick(T + 15) == [] and mn.state == "failed" and mn.events[-1][0] == "cps-timeout"
+
+
+def keyed(ar, lifetime=100, **kw):
+    mn, out = node(ar, **kw)
+    mn.handle(ar.prrtadv(out[0], lifetime=lifetime, now=T), T)
+    assert mn.state == "keyed"
+    return mn, out
+
+
+def test_new_key_requested_before_lifetime_ends():
+    ar = FakeAR()
+    mn, out = keyed(ar, lifetime=100)
+    old = ar.key
+    assert mn.next_tick() == T + 90
+    assert mn.tick(T + 89.9) == []
+    again = mn.tick(T + 90)
+    assert len(again) == 1 and mn.state == "keyed"
+    i0, n0, k0 = sol_info(out[0])
+    i1, n1, k1 = sol_info(again[0])
+    assert n1 != n0 and k1 == k0 == spki("rsa1024_pkcs8.pem")   # fresh nonce, same HKEPK
+    assert mn.keys[(ar.addr, mn.addr)][0] == old
+    mn.handle(ar.prrtadv(again[0], lifetime=100, now=T + 90), T + 90)
+    assert mn.keys[(ar.addr, mn.addr)] == (ar.key, 0, T + 190) and ar.key != old
+
+
+def test_refresh_unanswered_keeps_key():
+    ar = FakeAR()
+    mn, out = keyed(ar, lifetime=100, rtsolpr_retries=0)
+    mn.tick(T + 90)
+    assert mn.tick(T + 90.2) == [] and mn.state == "keyed"
+    assert mn.events[-1][0] == "rtsolpr-timeout" and (ar.addr, mn.addr) in mn.keys
+
+
+def handover(mn, ar, t):
+    fbu = mn.fbu(ar.addr, NCOA, t)[0]
+    ar.check_fbu(fbu)
+    mn.handle(ar.fback(fbu), t)
+    assert mn.state == "done"
+
+
+def test_hkepk_replaced_after_hkepk_handovers():
+    ar = FakeAR()
+    mn, out = keyed(ar, lifetime=100, hkepk_handovers=2)
+    handover(mn, ar, T + 1)
+    handover(mn, ar, T + 2)
+    assert mn.hkepk_handovers == 2
+    again = mn.tick(T + 90)
+    assert sol_info(again[0])[2] == spki("rsa1024_a.pem")     # the next 1024-bit pool key
+    assert ("hkepk-retired", "handover key encryption key pair replaced") in mn.events
+    mn.handle(ar.prrtadv(again[0], now=T + 90), T + 90)       # decrypted with the new pair
+    assert mn.keys[(ar.addr, mn.addr)][0] == ar.key and mn.counters["hkepk.used"] == 2
+
+
+def test_hkepk_kept_below_limits():
+    ar = FakeAR()
+    mn, out = keyed(ar, lifetime=100, hkepk_handovers=2)
+    handover(mn, ar, T + 1)
+    assert sol_info(mn.tick(T + 90)[0])[2] == spki("rsa1024_pkcs8.pem")
+
+
+def test_hkepk_replaced_after_hkepk_lifetime():
+    ar = FakeAR()
+    mn, out = keyed(ar, lifetime=100, hkepk_lifetime=90)
+    assert sol_info(mn.tick(T + 90)[0])[2] == spki("rsa1024_a.pem")
+
+
+def test_hkepk_pool_exhausted():
+    ar = FakeAR()
+    # only a key of another size and the CGA key itself: neither may serve
+    mn, out = node(ar, hkepks=[key("rsa2048_a.pem"), key("rsa1024_b.pem")])
+    assert out == [] and mn.state == "failed"
+    assert mn.events[-1][0] == "hkepk-exhausted" and "provision more" in mn.events[-1][1]
+    # one usable key, used up after one handover
+    mn, out = keyed(ar, lifetime=100, hkepk_handovers=1, hkepks=[key("rsa1024_pkcs8.pem")])
+    handover(mn, ar, T + 1)
+    assert mn.tick(T + 90) == [] and mn.state == "failed" and mn.events[-1][0] == "hkepk-exhausted"
+
+
+def test_fbu_retransmitted_then_failed():
+    ar = FakeAR()
+    mn, out = keyed(ar, lifetime=1000, fbu_retries=2)
+    fbu = mn.fbu(ar.addr, NCOA, T + 1)
+    assert mn.tick(T + 1.99) == []
+    assert mn.tick(T + 2) == fbu
+    assert mn.tick(T + 4) == fbu
+    assert mn.tick(T + 7.99) == [] and mn.state == "fbu-sent"
+    assert mn.tick(T + 8) == [] and mn.state == "failed" and mn.events[-1][0] == "fbu-timeout"
+
+
+def test_expired_key_not_used():
+    ar = FakeAR()
+    mn, out = keyed(ar, lifetime=100)
+    assert mn.fbu(ar.addr, NCOA, T + 100) == [] and mn.state == "failed"
