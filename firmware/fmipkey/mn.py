@@ -354,11 +354,3 @@ class MobileNode:
             if d:
                 out.append(r.pkt)
         return out
-
-    def next_tick(self):
-        """The earliest time tick() has work, or None."""
-        t = [r.due for r in (self._cps and self._cps[1], self._sol and self._sol.retx,
-                             self._fbu and self._fbu[5]) if r]
-        if self._sol is None and self._refresh is not None:
-            t.append(self._refresh)
-        return min(t) if t else None
