@@ -117,7 +117,11 @@ class MobileNode:
         if self.router is not None and src != self.router:
             return self._drop("source")
         n = m.all_components
-        if not 0 < n <= MAX_PATH or m.component >= n or (self._all and n != self._all):
+        if n == 0:                  # rfc3971 6.4.5: the router has no path to our anchors
+            self.events.append(("cpa-no-path", "router %s has no path to our trust anchors"
+                                % config.format_addr(src)))
+            return self._drop("no_path")
+        if n > MAX_PATH or m.component >= n or (self._all and n != self._all):
             return self._drop("components")
         o = m.find(ndopt.CERTIFICATE)
         if o is None:
