@@ -1,0 +1,89 @@
+# The real AccessRouter and MobileNode over an in-memory link: CPS/CPA, RtSolPr/PrRtAdv
+# with the handover key, FBU/FBack. RSA-1024 on both sides, AT 0 and 1.
+from fakear import NCOA, NOW, anchors, cfg, chain, identity, pool
+from fmipkey import config
+from fmipkey.ar import AccessRouter
+from fmipkey.keystore import KeyStore
+from fmipkey.mn import MobileNode
+
+DEVICE_KEY = bytes(range(32))
+
+
+def pair(at, router=True, **kw):
+    ar_id = identity("rsa1024_a.pem")            # the key cert_router.der certifies
+    ar = AccessRouter(cfg(role="ar"), ar_id, list(reversed(chain())), KeyStore(DEVICE_KEY))
+    c = cfg(at=at, router=config.format_addr(ar_id.addr) if router else "", **kw)
+    mn = MobileNode(c, identity("rsa1024_b.pem", modifier=b"\x02" * 16), anchors(), pool())
+    return ar, mn
+
+
+def link(ar, mn, out, now):
+    """Deliver MN packets to the AR and back until both are quiet; returns the packet count."""
+    n = 0
+    while out:
+        back = []
+        for p in out:
+            back.extend(ar.handle(p, now))
+        n += len(out) + len(back)
+        out = []
+        for p in back:
+            out.extend(mn.handle(p, now))
+    return n
+
+
+def exchange(at, router=True):
+    ar, mn = pair(at, router)
+    link(ar, mn, mn.start(NOW), NOW)
+    assert mn.state == "keyed", (mn.state, mn.events, ar.events)
+    key, got_at, expiry = mn.keys[(ar.addr, mn.addr)]
+    assert (key, got_at) == ar.keystore.get(mn.addr, NOW)[:2] and got_at == at
+    assert expiry == NOW + 43200
+    link(ar, mn, mn.fbu(ar.addr, NCOA, NOW + 1), NOW + 1)
+    assert mn.state == "done" and mn.events[-1][0] == "fbu-accepted", (mn.events, ar.events)
+    assert ar.counters["fbu.accepted"] == 1 and ar.bindings[mn.addr][0] == NCOA
+    return ar, mn
+
+
+def test_exchange_at0():
+    exchange(0)
+
+
+def test_exchange_at1():
+    ar, mn = exchange(1)
+    assert len(mn.keys[(ar.addr, mn.addr)][0]) == 32
+
+
+def test_exchange_all_routers():
+    ar, mn = exchange(0, router=False)
+    assert mn.router == ar.addr
+
+
+def test_refresh_returns_the_same_key():
+    ar, mn = exchange(0)
+    key = mn.keys[(ar.addr, mn.addr)][0]
+    t = NOW + 43200 * 0.9
+    link(ar, mn, mn.tick(t), t)
+    assert mn.counters["keys.received"] == 2 and ar.counters["keys.reused"] == 1
+    k2, at, expiry = mn.keys[(ar.addr, mn.addr)]
+    assert k2 == key and expiry == NOW + 43200            # rfc5269 3.2: the existing key, its remaining life
+
+
+def test_fbu_refused_without_key_at_ar():
+    ar, mn = pair(0)
+    link(ar, mn, mn.start(NOW), NOW)
+    ar.keystore.discard(mn.addr)
+    link(ar, mn, mn.fbu(ar.addr, NCOA, NOW), NOW)
+    # the AR's refusal carries no BADF (it has no key): the MN does not trust it
+    assert ar.counters["fbu.rejected.no_key"] == 1 and mn.counters["dropped.badf"] == 1
+    assert mn.state == "fbu-sent" and mn.addr not in ar.bindings
+
+
+def test_router_without_path_to_our_anchor():
+    from fmipkey.crypto import x509
+    from fwtest import data
+    ar, _ = pair(0)
+    other = [x509.parse(data("cert_router_wrong_eku.der"))]   # an anchor the AR has no path to
+    mn = MobileNode(cfg(router=config.format_addr(ar.addr)), identity("rsa1024_b.pem"), other, pool())
+    link(ar, mn, mn.start(NOW), NOW)
+    assert mn.counters["dropped.no_path"] == 1 and mn.events[-1][0] == "cpa-no-path"
+    assert mn.state == "discovering" and "sent.rtsolpr" not in mn.counters
