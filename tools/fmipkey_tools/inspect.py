@@ -1,0 +1,433 @@
+"""`fmipkey inspect`: decode the ND, SEND, FMIPv6 and Mobility Header messages in a pcap
+and check each one with the firmware's own parsers and verifiers, judged at capture time.
+
+JSON output (--json) is a list with one record per message:
+  index (packet number, from 1), time (capture time, Unix s), src, dst, size (IPv6 packet
+  octets), hop_limit, message ("RA", "RtSolPr", "FBU", ...), fields (type-specific values:
+  identifier, code, seq, status, nonce, timestamp, ...), options (ND/mobility option names),
+  handover_key (PrRtAdv with a HK Reply: at, lifetime, key hex or null), secured (carries a
+  CGA or RSA Signature option, a BADF, or a certification path), checks ({name: {"result":
+  "ok" | "failed" | "unchecked", "detail": text}}; names: decode, checksum, hop_limit, cga,
+  signature, timestamp, nonce, identifier, handover_key, badf, path), verdict ("failed" if any
+  check failed, else "unchecked" if any was not checkable, else "ok").
+Exit status: 0 when no secured or undecodable message failed a check, 1 when one did, 2 when
+the capture or an option cannot be used."""
+import ipaddress
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from fmipkey import badf, net, send
+from fmipkey.crypto import cga, der, rsa, x509
+from fmipkey.errors import CryptoError, ParseError, VerifyError
+from fmipkey.keystore import KEY_LEN
+from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
+from fmipkey_tools import pcapfile
+
+# Fixed part (ICMP header + message header) of the RFC 4861 messages, where options start.
+ND_FIXED = {133: ("RS", 8), 134: ("RA", 16), 135: ("NS", 24), 136: ("NA", 24), 137: ("Redirect", 40)}
+OPTION_NAMES = {1: "Source LLA", 2: "Target LLA", 3: "Prefix Information", 4: "Redirected Header",
+                5: "MTU", 11: "CGA", 12: "RSA Signature", 13: "Timestamp", 14: "Nonce", 15: "Trust Anchor",
+                16: "Certificate", 17: "IP Address", 18: "New Router Prefix", 19: "FMIP LLA",
+                27: "HK Request", 28: "HK Reply"}
+MH_OPTION_NAMES = {1: "PadN", 3: "Alternate CoA", 7: "MH-LLA", 21: "BADF"}
+COLORS = {"ok": "green", "failed": "bold red", "unchecked": "yellow"}
+
+
+class InspectError(click.ClickException):
+    exit_code = 2        # 1 means "a check failed"
+
+
+def addr(a):
+    return str(ipaddress.IPv6Address(bytes(a)))
+
+
+def check(rec, name, result, detail=""):
+    rec["checks"][name] = {"result": result, "detail": detail}
+
+
+class Inspector:
+    """One pass over a capture in order, keeping what later messages are checked against."""
+
+    def __init__(self, privs, anchors, known):
+        self.privs = privs              # [(file, rsa.PrivateKey)] from --keys, None without it
+        self.anchors = anchors          # [x509.Certificate] from --trust-anchor
+        self.known = known              # {key hash: PublicKey} of certificates seen in CPAs
+        self.timestamps = send.Timestamps(size=1 << 16)
+        self.rtsolprs = {}              # (MN, identifier) -> nonce of the RtSolPr
+        self.sol_nonces = {}            # nonce -> set of sources of RS/NS carrying it
+        self.cps = set()                # (source, identifier) of CPSs
+        self.paths = {}                 # (router, identifier) -> (certificate DERs, CPA records, time)
+        self.hkeys = {}                 # (AR, MN CGA) -> (key, at, expiry) from decrypted HK Replies
+        self.fbus = {}                  # (PAR, seq) -> (MN CGA, coa) of the last FBU
+        self.records = []
+
+    def packet(self, index, now, pkt, note):
+        rec = {"index": index, "time": now, "src": None, "dst": None, "size": len(pkt), "hop_limit": None,
+               "message": None, "fields": {}, "options": [], "handover_key": None, "secured": False,
+               "checks": {}}
+        try:
+            ip = icmp6.IPv6(pkt)
+            # size from the header: link-layer padding (short Ethernet frames) is not the packet's
+            rec.update(src=addr(ip.src), dst=addr(ip.dst), hop_limit=ip.hlim, size=icmp6.IPV6_HLEN + len(ip.payload))
+            if ip.nh == icmp6.NH_ICMPV6:
+                t = ip.payload[0] if len(ip.payload) else None
+                if t not in net.ND_TYPES:
+                    return
+                self.icmp(rec, ip, pkt, now)
+            elif ip.nh in (icmp6.NH_MH, icmp6.NH_DSTOPTS):
+                self.mobility(rec, pkt, now)
+            else:
+                return
+        except ParseError as e:
+            if e.args[0] == "no Mobility Header":     # destination options before something else
+                return
+            rec["message"] = rec["message"] or "?"
+            check(rec, "decode", "failed", e.args[0] + (" (%s)" % note if note else ""))
+        self.records.append(rec)
+
+    # --- ICMPv6: ND, SEND certification paths, FMIPv6 ------------------------------------
+
+    def icmp(self, rec, ip, pkt, now):
+        p, src, dst = ip.payload, bytes(ip.src), bytes(ip.dst)
+        t = p[0]
+        rec["message"] = {148: "CPS", 149: "CPA", 154: "FMIPv6"}.get(t) or ND_FIXED[t][0]
+        f = rec["fields"]
+        if t == fmip.ICMP_FMIP:
+            m = fmip.parse(p)
+            rec["message"] = "RtSolPr" if m.subtype == fmip.RTSOLPR else "PrRtAdv"
+            f.update(subtype=m.subtype, code=m.code, identifier=m.identifier)
+        elif t in (certpath.ICMP_CPS, certpath.ICMP_CPA):
+            m = certpath.parse(p)
+            f.update(identifier=m.identifier, component=m.component)
+            if t == certpath.ICMP_CPA:
+                f["all_components"] = m.all_components
+        else:
+            m = ndopt.Message(p, ND_FIXED[t][1])
+            if t == 134:
+                f.update(cur_hop_limit=p[4], flags=p[5], router_lifetime=(p[6] << 8) | p[7])
+            elif t in (135, 136, 137):
+                f["target"] = addr(p[8:24])
+            if t == 137:
+                f["destination"] = addr(p[24:40])
+        rec["options"] = [OPTION_NAMES.get(o[0], "type %d" % o[0]) for o in m.opts]
+        check(rec, "checksum", "ok" if icmp6.checksum_ok(m.raw, src, dst) else "failed")
+        check(rec, "hop_limit", "ok" if net.nd_hop_limit_ok(pkt) else "failed",
+              "" if ip.hlim == 255 else "%d, ND needs 255 (crossed a router?)" % ip.hlim)
+        o = m.find(ndopt.NONCE)
+        nonce = bytes(ndopt.parse_nonce(m.raw, *o)) if o else None
+        if nonce is not None:
+            f["nonce"] = nonce.hex()
+        solicitation = rec["message"] in ("RS", "NS", "RtSolPr", "CPS")
+        expect = self.expected_nonce(rec, m, src, dst, nonce)
+        if rec["message"] == "RtSolPr":
+            self.rtsolprs[(src, m.identifier)] = nonce
+            o = m.find(ndopt.HK_REQUEST)
+            if o:
+                at, key = ndopt.parse_hk_request(m.raw, *o)
+                f.update(hk_request_at=at, hk_request_key_bits=der.parse_spki(key).size * 8)
+        elif rec["message"] in ("RS", "NS") and nonce is not None:
+            self.sol_nonces.setdefault(nonce, set()).add(src)
+        elif rec["message"] == "CPS":
+            self.cps.add((src, m.identifier))
+        elif rec["message"] == "CPA":
+            self.cpa(rec, m, src, dst, now)
+        if m.sig >= 0 or m.find(ndopt.CGA):
+            rec["secured"] = True
+            self.send_checks(rec, m, src, dst, now, expect, solicitation)
+        if rec["message"] == "PrRtAdv":
+            self.hk_reply(rec, m, src, dst, now)
+
+    def expected_nonce(self, rec, m, src, dst, nonce):
+        """The nonce an advertisement must echo (None: judge it by its timestamp); records
+        whether its solicitation was seen."""
+        mcast = dst[0] == 0xFF
+        if rec["message"] == "PrRtAdv":
+            if (dst, m.identifier) in self.rtsolprs:
+                return self.rtsolprs[(dst, m.identifier)]
+            check(rec, "nonce", "unchecked", "no RtSolPr %d from %s seen" % (m.identifier, addr(dst)))
+        elif rec["message"] in ("RA", "NA") and nonce is not None:
+            if mcast and nonce in self.sol_nonces or dst in self.sol_nonces.get(nonce, ()):
+                return nonce
+        elif rec["message"] == "CPA" and m.identifier:
+            seen = any(i == m.identifier and (mcast or s == dst) for s, i in self.cps)
+            check(rec, "identifier", "ok" if seen else "unchecked",
+                  "matches a CPS" if seen else "no CPS %d seen" % m.identifier)
+        return None
+
+    def send_checks(self, rec, m, src, dst, now, expect, solicitation):
+        """CGA, then the signature by send.verify at the message's own time (so a stale
+        message still shows whether it is authentic), then freshness by send.verify at
+        capture time with the capture-wide timestamp cache and the nonce to echo."""
+        o = m.find(ndopt.CGA)
+        if o:
+            try:
+                check(rec, "cga", "ok", "Sec %d" % cga.verify(src, ndopt.parse_cga(m.raw, *o)))
+            except (ParseError, VerifyError) as e:
+                check(rec, "cga", "failed", e.args[0])
+        o = m.find(ndopt.TIMESTAMP)
+        ts = ndopt.parse_timestamp(m.raw, *o) if o else None
+        if ts is not None:
+            rec["fields"]["timestamp"] = ts / 65536
+        if m.sig < 0:
+            return check(rec, "signature", "failed", "no RSA Signature option")
+        if ts is None:
+            check(rec, "timestamp", "failed", "no Timestamp option")
+            return check(rec, "signature", "unchecked", "a SEND message needs a Timestamp to be verified")
+        try:
+            v = send.verify(m, src, dst, ts / 65536, known=self.known)
+            check(rec, "signature", "ok", "CGA key" if v.sec is not None else "key of a certificate seen in a CPA")
+        except VerifyError as e:
+            if rec["checks"].get("cga", {}).get("result") == "failed":
+                check(rec, "signature", "unchecked", "the CGA check failed")
+            elif e.args[0] == "unknown signing key":
+                check(rec, "signature", "unchecked", "no CGA option and no certificate with this key seen in a CPA")
+            else:
+                check(rec, "signature", "failed", e.args[0])
+        offset = "%+.3f s from capture time" % (ts / 65536 - now)
+        if rec["checks"]["signature"]["result"] != "ok":
+            # Without a good signature the cache must not learn this timestamp: only look.
+            try:
+                self.timestamps.check(src, ts, now)
+                check(rec, "timestamp", "ok", offset)
+            except VerifyError as e:
+                check(rec, "timestamp", "failed", "%s (%s)" % (e.args[0], offset))
+            return
+        try:
+            send.verify(m, src, dst, now, timestamps=self.timestamps, known=self.known, nonce=expect,
+                        solicitation=solicitation)
+            if expect is not None:
+                check(rec, "nonce", "ok", "echoes the solicitation's nonce")
+                check(rec, "timestamp", "ok", "%s (the nonce echo replaces the window check)" % offset)
+            else:
+                check(rec, "timestamp", "ok", offset)
+        except VerifyError as e:
+            name = "nonce" if "nonce" in e.args[0].lower() else "timestamp"
+            check(rec, name, "failed", e.args[0] if name == "nonce" else "%s (%s)" % (e.args[0], offset))
+
+    def cpa(self, rec, m, src, dst, now):
+        certs = [bytes(ndopt.parse_certificate(m.raw, s, e)[1]) for s, e in m.find_all(ndopt.CERTIFICATE)]
+        if certs:
+            rec["secured"] = True
+            rec["fields"]["certificates"] = [x509.parse(c).name() for c in certs]
+            had, recs, _ = self.paths.get((src, m.identifier), ([], [], now))
+            self.paths[(src, m.identifier)] = (had + certs, recs + [rec], now)
+
+    def finish_paths(self):
+        """Validate each router's path (all CPAs of one identifier) at the last CPA's time."""
+        for (router, ident), (certs, recs, now) in self.paths.items():
+            if not self.anchors:
+                result, detail = "unchecked", "give --trust-anchor CERT to validate it"
+            else:
+                try:
+                    leaf = x509.validate_path(certs, self.anchors, now)
+                    result, detail = "ok", "%s, valid at capture time" % leaf.name()
+                except (ParseError, VerifyError) as e:
+                    result, detail = "failed", e.args[0]
+            for rec in recs:
+                check(rec, "path", result, detail)
+
+    def hk_reply(self, rec, m, src, dst, now):
+        o = m.find(ndopt.HK_REPLY)
+        if not o:
+            return
+        at, lifetime, enc = ndopt.parse_hk_reply(m.raw, *o)
+        hk = rec["handover_key"] = {"at": at, "lifetime": lifetime, "key": None}
+        if self.privs is None:
+            return check(rec, "handover_key", "unchecked", "give --keys DIR to decrypt it")
+        for name, priv in self.privs:
+            if priv.size != len(enc):
+                continue
+            try:
+                key = rsa.decrypt(priv, bytes(enc))
+            except CryptoError:
+                continue
+            if len(key) == KEY_LEN.get(at):       # a wrong key rarely unpads, never to this length
+                hk["key"] = key.hex()
+                self.hkeys[(src, dst)] = (key, at, now + lifetime)
+                return check(rec, "handover_key", "ok", "decrypted with %s" % name)
+        check(rec, "handover_key", "unchecked", "none of the %d keys given decrypts it" % len(self.privs))
+
+    # --- Mobility Header: FBU / FBack with BADF ------------------------------------------
+
+    def mobility(self, rec, pkt, now):
+        rec["message"] = "MH"
+        ip, home, m = mh.parse_packet(pkt)
+        src, dst = bytes(ip.src), bytes(ip.dst)
+        f = rec["fields"]
+        rec["options"] = [MH_OPTION_NAMES.get(o[0], "type %d" % o[0]) for o in m.opts]
+        if m.alt_coa is not None:
+            f["alt_coa"] = addr(m.alt_coa)
+        if home is not None:
+            f["home"] = addr(home)
+        check(rec, "checksum", "ok" if mh.checksum_ok(m, src, dst, home) else "failed")
+        if m.type == mh.FBU:
+            rec["message"] = "FBU"
+            f.update(seq=m.seq, flags="".join(c for c, b in zip("AHLK", (0x8000, 0x4000, 0x2000, 0x1000))
+                                               if m.flags & b), lifetime=m.lifetime)
+            # MN's CGA on the PAR link: the Home Address option (FBU from the PAR link) or the source.
+            mn_cga = bytes(home) if home is not None else src
+            coa = bytes(m.alt_coa) if m.alt_coa is not None else src
+            self.fbus[(dst, m.seq)] = (mn_cga, coa)
+            par, what = dst, None
+        else:
+            rec["message"] = "FBack"
+            f.update(status=m.status, k=m.k, seq=m.seq, lifetime=m.lifetime)
+            fbu = self.fbus.get((src, m.seq))
+            par = src
+            mn_cga, coa = fbu if fbu else (None, None)
+            what = None if fbu else "no FBU %d to %s seen" % (m.seq, addr(src))
+        if m.badf is None:
+            return
+        rec["secured"] = True
+        if self.privs is None:
+            return check(rec, "badf", "unchecked", "give --keys DIR to check it")
+        if what is None and (par, mn_cga) not in self.hkeys:
+            what = "no Handover Key Reply from %s to %s decrypted" % (addr(par), addr(mn_cga))
+        if what:
+            return check(rec, "badf", "unchecked", what)
+        key, at, expiry = self.hkeys[(par, mn_cga)]
+        if not badf.verify(key, at, m, coa, par):
+            check(rec, "badf", "failed", "authenticator does not match the handover key (AT %d)" % at)
+        elif now >= expiry:
+            check(rec, "badf", "failed", "handover key expired %.0f s before" % (now - expiry))
+        else:
+            check(rec, "badf", "ok", "AT %d key of %s" % (at, addr(par)))
+
+
+def verdict(rec):
+    results = [c["result"] for c in rec["checks"].values()]
+    return "failed" if "failed" in results else "unchecked" if "unchecked" in results else "ok"
+
+
+def cpa_keys(packets):
+    """{key hash: PublicKey} of every certificate in the capture's CPAs: the keys that sign
+    SEND messages without a CGA option."""
+    known = {}
+    for _, pkt, _ in packets:
+        try:
+            ip = icmp6.IPv6(pkt)
+            if ip.nh != icmp6.NH_ICMPV6 or not len(ip.payload) or ip.payload[0] != certpath.ICMP_CPA:
+                continue
+            m = certpath.parse(ip.payload)
+            for s, e in m.find_all(ndopt.CERTIFICATE):
+                k = x509.parse(ndopt.parse_certificate(m.raw, s, e)[1]).public_key
+                if k is not None:
+                    known[send.key_hash(der.encode_spki(k))] = k
+        except ParseError:
+            continue                    # the main pass reports it
+    return known
+
+
+def load_private_keys(directory):
+    out = []
+    for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if b"PRIVATE KEY-----" not in data:
+            continue
+        try:
+            for label, d in der.pem_decode(data):
+                if label.endswith("PRIVATE KEY"):
+                    out.append((str(path.relative_to(directory)), der.parse_private_key(d)))
+        except ParseError as e:
+            raise InspectError("--keys: %s: %s; remove it or fix it (an unencrypted PEM RSA key)" % (path, e.args[0]))
+    if not out:
+        raise InspectError("--keys %s: no PEM private key in it or below it; give a bundle directory "
+                           "such as build/demo/mn (key.pem, hkepk.pem)" % directory)
+    return out
+
+
+def load_anchor(path):
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise InspectError("--trust-anchor %s: %s" % (path, e.strerror))
+    try:
+        blocks = [d for label, d in der.pem_decode(data) if label == "CERTIFICATE"] if b"-----BEGIN" in data else [data]
+        if not blocks:
+            raise ParseError("no CERTIFICATE block")
+        return [x509.parse(d) for d in blocks]
+    except ParseError as e:
+        raise InspectError("--trust-anchor %s: %s; give the trust anchor certificate (PEM or DER)"
+                           % (path, e.args[0]))
+
+
+def show(records, skipped):
+    table = Table(show_lines=True)
+    for col in ("#", "time", "src → dst", "message", "len/hlim", "checks"):
+        table.add_column(col, overflow="fold")
+    t0 = records[0]["time"] if records else 0
+    for r in records:
+        f = r["fields"]
+        what = r["message"] + "".join(" %s=%s" % (k, f[k]) for k in ("code", "identifier", "seq", "status", "k")
+                                      if k in f)
+        if r["handover_key"]:
+            hk = r["handover_key"]
+            what += "\nHK Reply AT %d lifetime %d s%s" % (hk["at"], hk["lifetime"], "" if hk["key"] else " (encrypted)")
+        checks = Text()
+        for name, c in r["checks"].items():
+            checks.append("%s %s" % (name, c["result"]), style=COLORS[c["result"]])
+            checks.append(": %s\n" % c["detail"] if c["detail"] else "\n")
+        table.add_row(str(r["index"]), "%+.3f" % (r["time"] - t0), "%s\n→ %s" % (r["src"], r["dst"]), what,
+                      "%s/%s" % (r["size"], r["hop_limit"]), checks)
+    console = Console()
+    console.print(table)
+    # Keys and failures again as whole lines: table cells wrap on a narrow terminal.
+    for r in records:
+        if r["handover_key"] and r["handover_key"]["key"]:
+            console.print("#%d %s handover key %s" % (r["index"], r["message"], r["handover_key"]["key"]),
+                          highlight=False, soft_wrap=True)
+        for name, c in r["checks"].items():
+            if c["result"] == "failed":
+                console.print("#%d %s: %s failed: %s" % (r["index"], r["message"], name, c["detail"]),
+                              style=COLORS["failed"], highlight=False, soft_wrap=True)
+    counts = {v: sum(1 for r in records if r["verdict"] == v) for v in COLORS}
+    console.print("%d messages: %d ok, %d failed, %d not fully checkable; %d other packets skipped"
+                  % (len(records), counts["ok"], counts["failed"], counts["unchecked"], skipped))
+
+
+@click.command()
+@click.argument("capture", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list of message records (fields in the module doc).")
+@click.option("--keys", "keys_dir", type=click.Path(file_okay=False),
+              help="Directory searched recursively for PEM private keys (e.g. an MN bundle): decrypts "
+                   "Handover Key Replies and checks BADF authenticators with the keys.")
+@click.option("--trust-anchor", "anchors", multiple=True, type=click.Path(dir_okay=False),
+              help="Trust anchor certificate (PEM or DER) to validate the paths in CPAs; repeatable.")
+def cli(capture, as_json, keys_dir, anchors):
+    """Decode and check the ND, SEND, FMIPv6 and FBU/FBack messages in CAPTURE (classic pcap:
+    Ethernet, Linux SLL/SLL2 or raw IPv6).
+
+    Each message gets its CGA, SEND signature, timestamp (against the capture time, replays
+    within the capture included) and nonce checks; with --keys the handover keys and BADFs,
+    with --trust-anchor the certification paths. Exit status 1 when a secured message fails
+    a check ("unchecked" is not a failure), 2 when the capture cannot be read."""
+    if keys_dir is not None and not Path(keys_dir).is_dir():
+        raise InspectError("--keys %s: no such directory; give the directory holding the MN's key files" % keys_dir)
+    privs = load_private_keys(keys_dir) if keys_dir is not None else None
+    trust = [c for a in anchors for c in load_anchor(a)]
+    try:
+        packets = pcapfile.read(capture)
+    except pcapfile.PcapError as e:
+        raise InspectError(str(e))
+    insp = Inspector(privs, trust, cpa_keys(p for p in packets if p[1] is not None))
+    skipped = 0
+    for i, (now, pkt, note) in enumerate(packets, 1):
+        n = len(insp.records)
+        if pkt is not None:
+            insp.packet(i, now, pkt, note)
+        skipped += len(insp.records) == n
+    insp.finish_paths()
+    for r in insp.records:
+        r["verdict"] = verdict(r)
+    if as_json:
+        click.echo(json.dumps(insp.records, indent=1))
+    else:
+        show(insp.records, skipped)
+    failed = [r for r in insp.records if r["verdict"] == "failed" and (r["secured"] or "decode" in r["checks"])]
+    sys.exit(1 if failed else 0)
