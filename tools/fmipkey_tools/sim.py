@@ -96,6 +96,9 @@ class Link:
                            "net.ipv6.conf.default.disable_ipv6=1")
             ar = self.ns["ar"]
             sh("ip", "-n", ar, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
+            # with br_netfilter loaded the bridge would drop malformed IPv6 before the AR sees it
+            subprocess.run(["ip", "netns", "exec", ar, "sysctl", "-q", "-w", "net.bridge.bridge-nf-call-ip6tables=0"],
+                           capture_output=True)
             for i, n in enumerate(n for n in self.ns if n != "ar"):
                 sh("ip", "-n", ar, "link", "add", "p%d" % i, "type", "veth", "peer", "name", "eth0", "netns", self.ns[n])
                 sh("ip", "-n", ar, "link", "set", "p%d" % i, "master", "br0", "up")
