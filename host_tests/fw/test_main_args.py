@@ -1,0 +1,31 @@
+# The daemon's command line and start-up refusals (no link needed), under both interpreters.
+import os
+
+from fmipkey import config, main
+from fwtest import raises
+
+
+def test_args():
+    o = main._args(["b", "--ncoa", "2001:db8:2::5", "--timeout", "7", "--pause-before-fbu", "/tmp/go", "--export-keys"])
+    assert o["bundle"] == "b" and o["timeout"] == 7.0 and o["pause"] == "/tmp/go" and o["export"]
+    assert o["ncoa"] == config.parse_addr("2001:db8:2::5")
+    assert main._args(["b"])["ncoa"] is None and not main._args(["b"])["export"]
+    assert "unexpected" in raises(ValueError, main._args, ["b", "c"]).args[0]
+    assert "unexpected" in raises(ValueError, main._args, ["b", "--timeout"]).args[0]
+    assert "no bundle" in raises(ValueError, main._args, []).args[0]
+    raises(ValueError, main._args, ["b", "--ncoa", "not-an-address"])
+
+
+def test_usage_and_missing_bundle_exit_2():
+    assert main.main([]) == 2
+    assert main.main(["/nonexistent-bundle"]) == 2   # ConfigError: no config.json, said on stderr
+
+
+def test_write_json_is_atomic():
+    path = "/tmp/fmipkey-test-main-%s.json" % "".join("%02x" % b for b in os.urandom(4))
+    main._write_json(path, {"a": 1})
+    main._write_json(path, {"a": 2})
+    with open(path) as f:
+        assert f.read() == '{"a": 2}'
+    assert not main._exists(path + ".tmp")
+    os.remove(path)
