@@ -88,7 +88,7 @@ class MobileNode:
         self.state = "failed"
         self.events.append((name, text))
         self._cps = self._sol = self._fbu = None
-        self._certs = None
+        self._certs = self._refresh = None      # failed is final: no timer runs again
         return []
 
     # -- certification path (rfc3971 6.4) ------------------------------------

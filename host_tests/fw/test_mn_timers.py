@@ -162,6 +162,7 @@ def test_fbu_retransmitted_then_failed():
     assert mn.tick(T + 4) == fbu
     assert mn.tick(T + 7.99) == [] and mn.state == "fbu-sent"
     assert mn.tick(T + 8) == [] and mn.state == "failed" and mn.events[-1][0] == "fbu-timeout"
+    assert mn.tick(T + 900) == [] and mn.state == "failed"       # no key refresh after failing
 
 
 def test_expired_key_not_used():
