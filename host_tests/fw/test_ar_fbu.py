@@ -1,0 +1,134 @@
+# FBU at the PAR (rfc5269 3.5, rfc5568 6.2.2, 6.2.3, 6.4.5): the BADF is checked with the
+# handover key of the care-of CGA in the Home Address option before any binding changes.
+from arfix import NCOA, NOW, Node, fbu, make_ar
+from fmipkey.crypto import hmac
+from fmipkey.wire import icmp6, mh
+
+MN = Node("rsa1024_b.pem")
+KEY0 = bytes(range(20))
+KEY1 = bytes(range(100, 132))
+NCOA2 = NCOA[:15] + b"\x78"
+
+
+def keyed(at=0, **cfg):
+    ar = make_ar(**cfg)
+    ar.keystore.put(MN.addr, KEY1 if at else KEY0, at, NOW)
+    return ar
+
+
+def fback(ar, out, dst=MN.addr):
+    """The parsed FBack the AR sent, its BADF (if any) recomputed here with crypto.hmac."""
+    assert len(out) == 1
+    h, home, m = mh.parse_packet(out[0])
+    assert home is None and m.type == mh.FBACK and bytes(h.src) == ar.addr and bytes(h.dst) == dst
+    assert mh.checksum_ok(m, h.src, h.dst)
+    return m
+
+
+def badf_ok(m, key, at, coa, par):
+    alg, n = {0: ("sha1", 12), 1: ("sha256", 16)}[at]
+    spi, s, e = m.badf
+    return spi == 0 and e - s == n and bytes(m.raw[s:e]) == hmac.digest(alg, key, mh.mac_data(m.raw, s, coa, par))[:n]
+
+
+def test_valid_fbu_sets_the_binding():
+    for at, key in ((0, KEY0), (1, KEY1)):
+        ar = keyed(at)
+        m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, key, at, seq=5), NOW))
+        assert m.status == 0 and m.seq == 5 and m.lifetime == 300 and badf_ok(m, key, at, NCOA, ar.addr)
+        assert ar.bindings == {MN.addr: (NCOA, NOW + 300)}
+        assert ar.counters["fbu.accepted"] == 1 and ar.events[-1][0] == "fbu-accepted"
+
+
+def test_fbu_from_the_new_link():
+    # source = NCoA, no Alternate CoA: the NCoA is the source, the FBack goes there
+    ar = keyed()
+    m, off = mh.fbu(1, 60, auth_len=12)
+    m[off:] = hmac.digest("sha1", KEY0, mh.mac_data(m, off, NCOA, ar.addr))[:12]
+    out = ar.handle(mh.packet(NCOA, ar.addr, m, home=MN.addr), NOW)
+    assert fback(ar, out, NCOA).status == 0 and ar.bindings[MN.addr] == (NCOA, NOW + 60)
+
+
+def rejected(ar, pkt, status, reason, now=NOW, key=None, at=0, dst=MN.addr):
+    m = fback(ar, ar.handle(pkt, now), dst)
+    assert m.status == status and m.lifetime == 0 and ar.bindings == {}
+    assert ar.counters["fbu.rejected." + reason] == 1 and ar.events[-1][0] == "fbu-rejected"
+    if key is None:
+        assert m.badf is None
+    else:
+        assert badf_ok(m, key, at, NCOA, ar.addr)
+    return m
+
+
+def test_unknown_key():
+    ar = keyed()
+    other = Node("rsa1024_b.pem", bytes(15) + b"\x01")
+    rejected(ar, fbu(other.addr, ar.addr, KEY0, 0), 129, "no_key", dst=other.addr)
+
+
+def test_tampered_and_wrong_mac():
+    ar = keyed()
+    rejected(ar, fbu(MN.addr, ar.addr, KEY0, 0, tamper=9), 129, "badf", key=KEY0)     # lifetime octet
+    ar = keyed()
+    rejected(ar, fbu(MN.addr, ar.addr, bytes(20), 0), 129, "badf", key=KEY0)
+    ar = keyed(1)
+    rejected(ar, fbu(MN.addr, ar.addr, KEY1, 0), 129, "badf", key=KEY1, at=1)      # AT 0 MAC for an AT 1 key
+
+
+def test_expired_key():
+    ar = keyed()
+    rejected(ar, fbu(MN.addr, ar.addr, KEY0, 0), 129, "no_key", now=NOW + 43200)
+    assert len(ar.keystore) == 0
+
+
+def test_missing_badf_and_home_address():
+    ar = keyed()
+    m, _ = mh.fbu(1, 300, alt_coa=NCOA, auth_len=0)
+    rejected(ar, mh.packet(MN.addr, ar.addr, m, home=MN.addr), 129, "badf", key=KEY0)
+    ar = keyed()
+    m, off = mh.fbu(1, 300, alt_coa=NCOA)
+    m[off:] = hmac.digest("sha1", KEY0, mh.mac_data(m, off, NCOA, ar.addr))[:12]
+    rejected(ar, mh.packet(MN.addr, ar.addr, m), 129, "no_home")
+
+
+def test_sequence_numbers():
+    ar = keyed()
+    fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=0xFFFF), NOW))
+    m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=1, ncoa=NCOA2), NOW + 1))   # wraps: newer
+    assert m.status == 0 and ar.bindings[MN.addr] == (NCOA2, NOW + 301)
+    # the old FBU replayed: refused, binding kept
+    m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=0xFFFF), NOW + 2))
+    assert m.status == 128 and ar.bindings[MN.addr] == (NCOA2, NOW + 301)
+    # the current FBU retransmitted: acknowledged again, nothing changes
+    m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=1, ncoa=NCOA2), NOW + 3))
+    assert m.status == 0 and ar.bindings[MN.addr] == (NCOA2, NOW + 301)
+    # lifetime 0 removes the binding
+    m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=2, lifetime=0), NOW + 4))
+    assert m.status == 0 and ar.bindings == {}
+
+
+def test_bindings_expire_and_are_bounded():
+    ar = keyed(keystore_max=1)
+    fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0), NOW))
+    ar.keystore.discard(MN.addr)
+    other = Node("rsa1024_b.pem", bytes(15) + b"\x01")
+    ar.keystore.put(other.addr, KEY0, 0, NOW)
+    m = fback(ar, ar.handle(fbu(other.addr, ar.addr, KEY0, 0), NOW + 1), other.addr)
+    assert m.status == 130 and ar.counters["fbu.rejected.full"] == 1 and list(ar.bindings) == [MN.addr]
+    assert ar.tick(NOW + 299) == [] and MN.addr in ar.bindings
+    ar.tick(NOW + 300)
+    assert ar.bindings == {}
+    assert fback(ar, ar.handle(fbu(other.addr, ar.addr, KEY0, 0), NOW + 301), other.addr).status == 0
+
+
+def test_not_ours_checksum_and_fback_ignored():
+    ar = keyed()
+    assert ar.handle(fbu(MN.addr, NCOA, KEY0, 0), NOW) == [] and ar.counters["dropped.not_ours"] == 1
+    p = bytearray(fbu(MN.addr, ar.addr, KEY0, 0))
+    p[-1] ^= 1                                             # checksum no longer matches
+    assert ar.handle(bytes(p), NOW) == [] and ar.counters["dropped.checksum"] == 1
+    m, _ = mh.fback(0, 1, 1, auth_len=0)
+    assert ar.handle(mh.packet(MN.addr, ar.addr, m), NOW) == [] and ar.counters["ignored"] == 1
+    assert ar.bindings == {} and "fback" not in ar.counters
+    h = icmp6.IPv6(p)
+    assert h.nh == icmp6.NH_DSTOPTS
