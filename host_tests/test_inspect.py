@@ -4,6 +4,7 @@
 import datetime
 import hashlib
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pcap
 from fmipkey import badf, send
 from fmipkey.crypto import cga, der, rsa
 from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
-from fmipkey_tools.inspect import cli
+from fmipkey_tools.inspect import JSON_HELP, cli
 from test_send_interop import TAG, cga_address, opt, with_csum
 
 DATA = Path(__file__).parent / "fw" / "data"
@@ -276,6 +277,7 @@ def test_json_records_have_the_documented_fields(exchange):
     _, recs = records(exchange[0])
     fields = {"index", "time", "src", "dst", "size", "hop_limit", "message", "fields", "options", "handover_key",
               "secured", "checks", "verdict"}
+    assert [f for f in fields if not re.search(r"\b%s\b" % f, JSON_HELP)] == []     # all in --help
     for i, r in enumerate(recs, 1):
         assert set(r) == fields and r["index"] == i
         for c in r["checks"].values():
@@ -301,3 +303,63 @@ def test_errors_say_what_to_do(tmp_path):
     r = inspect(ok, "--trust-anchor", tmp_path / "t.txt")
     assert r.exit_code == 2 and "--trust-anchor" in r.output and "PEM or DER" in r.output
     assert "Traceback" not in r.output
+
+
+def test_real_access_router_and_mobile_node(tmp_path):
+    # The engines themselves over an in-memory link, every packet captured when delivered.
+    import shutil
+    from fakear import NCOA as NCOA2, anchors, cfg, chain, identity, pool
+    from fmipkey import config
+    from fmipkey.ar import AccessRouter
+    from fmipkey.keystore import KeyStore
+    from fmipkey.mn import MobileNode
+    ar_id = identity("rsa1024_a.pem")                    # the key cert_router.der certifies
+    ar = AccessRouter(cfg(role="ar"), ar_id, list(reversed(chain())), KeyStore(bytes(32)))
+    mn = MobileNode(cfg(at=1, router=config.format_addr(ar_id.addr)), identity("rsa1024_b.pem", modifier=b"\x02" * 16),
+                    anchors(), pool())
+    cap, now = [], float(T0)
+
+    def run(out, now):
+        while out:
+            back = []
+            for p in out:
+                cap.append((now, p))
+                back.extend(ar.handle(p, now))
+            now += 0.01
+            out = []
+            for p in back:
+                cap.append((now, p))
+                out.extend(mn.handle(p, now))
+            now += 0.01
+        return now
+
+    now = run(mn.start(now), now)
+    now = run(mn.fbu(ar.addr, NCOA2, now + 1), now + 1)
+    assert mn.state == "done", mn.events
+    keys = tmp_path / "mn"
+    keys.mkdir()
+    for n in ("rsa2048_a.pem", "rsa1024_pkcs8.pem"):        # the MN's HKEPK pool, PKCS#1 and PKCS#8
+        shutil.copy(DATA / n, keys / n)
+    f = write_pcap(tmp_path / "engines.pcap", [(t, pcap.ethernet(p)) for t, p in cap])
+    code, recs = records(f, "--keys", keys, "--trust-anchor", DATA / "cert_root.der")
+    assert code == 0 and all(r["verdict"] == "ok" for r in recs), [(r["message"], r["checks"]) for r in recs]
+    names = [r["message"] for r in recs]
+    assert names[0] == "CPS" and names.count("CPA") == 2 and names[-4:] == ["RtSolPr", "PrRtAdv", "FBU", "FBack"]
+    adv = recs[-3]
+    assert adv["checks"]["signature"]["detail"] == "CGA key, certified in a CPA"
+    assert adv["handover_key"]["key"] == mn.keys[(ar.addr, mn.addr)][0].hex() and adv["handover_key"]["at"] == 1
+    assert recs[-2]["checks"]["badf"]["result"] == "ok" and recs[-1]["checks"]["badf"]["result"] == "ok"
+
+
+def test_malformed_nd_fails_other_mobility_headers_do_not(tmp_path):
+    ra = bytearray(rfc_ra(T0))
+    ra[40 + 16 + 1] = 200                                 # CGA option length overruns the message
+    bu = bytearray(mh.fbu(1, 60, auth_len=0)[0])
+    bu[2] = 5                                             # a Mobile IPv6 Binding Update
+    f = write_pcap(tmp_path / "m.pcap", [(T0, pcap.ethernet(bytes(ra))), (T0, pcap.ethernet(mh.packet(NCOA, AR, bu)))])
+    code, (bad, other) = records(f)
+    assert code == 1 and bad["message"] == "RA" and bad["checks"]["decode"]["result"] == "failed"
+    assert "overruns" in bad["checks"]["decode"]["detail"]
+    assert other["checks"]["decode"]["result"] == "unchecked" and other["verdict"] == "unchecked"
+    f = write_pcap(tmp_path / "bu.pcap", [(T0, pcap.ethernet(mh.packet(NCOA, AR, bu)))])
+    assert records(f)[0] == 0

@@ -1,17 +1,5 @@
 """`fmipkey inspect`: decode the ND, SEND, FMIPv6 and Mobility Header messages in a pcap
-and check each one with the firmware's own parsers and verifiers, judged at capture time.
-
-JSON output (--json) is a list with one record per message:
-  index (packet number, from 1), time (capture time, Unix s), src, dst, size (IPv6 packet
-  octets), hop_limit, message ("RA", "RtSolPr", "FBU", ...), fields (type-specific values:
-  identifier, code, seq, status, nonce, timestamp, ...), options (ND/mobility option names),
-  handover_key (PrRtAdv with a HK Reply: at, lifetime, key hex or null), secured (carries a
-  CGA or RSA Signature option, a BADF, or a certification path), checks ({name: {"result":
-  "ok" | "failed" | "unchecked", "detail": text}}; names: decode, checksum, hop_limit, cga,
-  signature, timestamp, nonce, identifier, handover_key, badf, path), verdict ("failed" if any
-  check failed, else "unchecked" if any was not checkable, else "ok").
-Exit status: 0 when no secured or undecodable message failed a check, 1 when one did, 2 when
-the capture or an option cannot be used."""
+and check each one with the firmware's own parsers and verifiers, judged at capture time."""
 import ipaddress
 import json
 import sys
@@ -88,7 +76,10 @@ class Inspector:
             if e.args[0] == "no Mobility Header":     # destination options before something else
                 return
             rec["message"] = rec["message"] or "?"
-            check(rec, "decode", "failed", e.args[0] + (" (%s)" % note if note else ""))
+            if e.args[0] == "unsupported MH type":    # Mobile IPv6 signalling other than FMIPv6
+                check(rec, "decode", "unchecked", "a Mobility Header other than FBU/FBack")
+            else:
+                check(rec, "decode", "failed", e.args[0] + (" (%s)" % note if note else ""))
         self.records.append(rec)
 
     # --- ICMPv6: ND, SEND certification paths, FMIPv6 ------------------------------------
@@ -181,7 +172,9 @@ class Inspector:
             return check(rec, "signature", "unchecked", "a SEND message needs a Timestamp to be verified")
         try:
             v = send.verify(m, src, dst, ts / 65536, known=self.known)
-            check(rec, "signature", "ok", "CGA key" if v.sec is not None else "key of a certificate seen in a CPA")
+            certified = v.key_hash in self.known      # an MN takes a PrRtAdv only from the certified key
+            check(rec, "signature", "ok", ("CGA key" + (", certified in a CPA" if certified else ""))
+                  if v.sec is not None else "key of a certificate seen in a CPA")
         except VerifyError as e:
             if rec["checks"].get("cga", {}).get("result") == "failed":
                 check(rec, "signature", "unchecked", "the CGA check failed")
@@ -369,10 +362,9 @@ def show(records, skipped):
         if r["handover_key"]:
             hk = r["handover_key"]
             what += "\nHK Reply AT %d lifetime %d s%s" % (hk["at"], hk["lifetime"], "" if hk["key"] else " (encrypted)")
-        checks = Text()
-        for name, c in r["checks"].items():
-            checks.append("%s %s" % (name, c["result"]), style=COLORS[c["result"]])
-            checks.append(": %s\n" % c["detail"] if c["detail"] else "\n")
+        checks = Text("\n").join(Text.assemble(("%s %s" % (n, c["result"]), COLORS[c["result"]]),
+                                                ": " + c["detail"] if c["detail"] else "")
+                                  for n, c in r["checks"].items())
         table.add_row(str(r["index"]), "%+.3f" % (r["time"] - t0), "%s\n→ %s" % (r["src"], r["dst"]), what,
                       "%s/%s" % (r["size"], r["hop_limit"]), checks)
     console = Console()
@@ -391,9 +383,31 @@ def show(records, skipped):
                   % (len(records), counts["ok"], counts["failed"], counts["unchecked"], skipped))
 
 
-@click.command()
+JSON_HELP = """\b
+--json prints a list with one record per message:
+  index         packet number in the capture, from 1
+  time          capture time, Unix seconds
+  src, dst      IPv6 addresses; size: IPv6 packet octets; hop_limit
+  message       RS, RA, NS, NA, Redirect, CPS, CPA, RtSolPr, PrRtAdv, FBU, FBack
+  fields        identifier, code, component, seq, status, flags, nonce (hex),
+                timestamp (Unix s), certificates, hk_request_at, alt_coa, home, ...
+  options       option names in order
+  handover_key  PrRtAdv with a HK Reply: {at, lifetime, key (hex, or null)}
+  secured       carries a CGA or RSA Signature option, a BADF or certificates
+  checks        {name: {result: ok|failed|unchecked, detail}} for decode,
+                checksum, hop_limit, cga, signature, timestamp, nonce,
+                identifier, handover_key, badf, path
+  verdict       failed if a check failed, else unchecked if one could not be
+                made, else ok
+
+\b
+Exit status: 0 no secured (or undecodable) message failed a check,
+1 one did, 2 the capture or an option cannot be used."""
+
+
+@click.command(epilog=JSON_HELP)
 @click.argument("capture", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON list of message records (fields in the module doc).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list of message records (fields below).")
 @click.option("--keys", "keys_dir", type=click.Path(file_okay=False),
               help="Directory searched recursively for PEM private keys (e.g. an MN bundle): decrypts "
                    "Handover Key Replies and checks BADF authenticators with the keys.")
@@ -405,8 +419,8 @@ def cli(capture, as_json, keys_dir, anchors):
 
     Each message gets its CGA, SEND signature, timestamp (against the capture time, replays
     within the capture included) and nonce checks; with --keys the handover keys and BADFs,
-    with --trust-anchor the certification paths. Exit status 1 when a secured message fails
-    a check ("unchecked" is not a failure), 2 when the capture cannot be read."""
+    with --trust-anchor the certification paths. "unchecked" (e.g. a BADF without --keys)
+    is not a failure."""
     if keys_dir is not None and not Path(keys_dir).is_dir():
         raise InspectError("--keys %s: no such directory; give the directory holding the MN's key files" % keys_dir)
     privs = load_private_keys(keys_dir) if keys_dir is not None else None
