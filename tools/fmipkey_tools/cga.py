@@ -203,7 +203,7 @@ def run_on_dask(search, address, on_progress):
                                    "`dask scheduler` and `dask worker ADDRESS`)" % (address, e))
     with client:
         threads = sum(client.nthreads().values()) or 1
-        return search.run(client.get_executor(pure=False), 2 * threads, on_progress)
+        return search.run(cgasearch.dask_executor(client), 2 * threads, on_progress)
 
 
 @click.group()

@@ -177,6 +177,15 @@ def local_executor(workers, engine="numba"):
     return cf.ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
 
 
+def dask_executor(client):
+    """A concurrent.futures view of a Dask client. Cancelling the tasks left over
+    once a modifier is found makes Dask and tornado log errors; they are expected."""
+    import logging
+    for name in ("distributed.client", "distributed.scheduler", "distributed.worker", "tornado.application"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    return client.get_executor(pure=False)
+
+
 def add_range(ranges, start, end):
     """Merge [start, end) into a sorted list of disjoint [s, e) pairs."""
     out = []
