@@ -3,8 +3,11 @@
 # (RSAES-PKCS1-v1_5) to the key the AR stored; the FBack's BADF recomputes with Python's hmac.
 import hashlib
 import hmac
+import shutil
 import struct
 import sys
+
+import pytest
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -12,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from test_send_interop import TAG, cga_address, csum, opt, with_csum
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0] + "/fw")
-from arfix import NCOA, NOW, make_ar  # noqa: E402
+from arfix import ALL_ROUTERS, AP_NAR, AP_UNKNOWN, NCOA, NOW, Node, cps, fbu, key, make_ar, rtsolpr  # noqa: E402
 from fwtest import DATA  # noqa: E402
 
 from fmipkey.wire import mh  # noqa: E402
@@ -114,3 +117,21 @@ def test_fback_badf_recomputes_with_hmac():
         data = NCOA + ar.addr + fb[:4] + b"\0\0" + fb[6:len(fb) - n]
         assert fb[len(fb) - n:] == hmac.new(key, data, alg).digest()[:n]
         assert ar.bindings[src] == (NCOA, NOW + 120)
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+def test_tshark_dissects_what_the_ar_sends(tmp_path):
+    from test_tshark import QUIRK, dissect
+    ar = make_ar(mac=b"\x02\x00\x00\x00\x00\x09")
+    mn = Node("rsa1024_b.pem")
+    sol = rtsolpr(mn, ar.addr, key("rsa1024_pkcs8.pem").public, aps=((1, AP_NAR), (1, AP_UNKNOWN)))
+    (adv,) = ar.handle(sol, NOW)
+    cpas = ar.handle(cps(mn.addr, ALL_ROUTERS), NOW)
+    (fb,) = ar.handle(fbu(mn.addr, ar.addr, bytes(ar.keystore.get(mn.addr, NOW)[0]), 0), NOW)
+    f = dissect(tmp_path, [adv] + cpas + [fb])
+    assert f[0]["icmpv6.code"] == ["3"] and f[0]["icmpv6.checksum.status"] == ["1"]
+    assert f[0]["icmpv6.opt.type"] == ["19", "19", "19", "17", "17", "19", "28", "11", "13", "14", "12"]
+    assert f[0]["_ws.expert.message"] == [QUIRK]          # the known HK Reply quirk, nothing else
+    for c in f[1:3]:
+        assert c["icmpv6.type"] == ["149"] and c["icmpv6.checksum.status"] == ["1"] and "_ws.expert.message" not in c
+    assert f[3]["mip6.mhtype"] == ["9"] and f[3]["mip6.fback.status"] == ["0"] and "_ws.expert.message" not in f[3]

@@ -3,7 +3,7 @@
 from fwtest import data
 from fmipkey import config, send
 from fmipkey.ar import AccessRouter
-from fmipkey.crypto import cga, der
+from fmipkey.crypto import cga, der, hmac
 from fmipkey.identity import Identity
 from fmipkey.keystore import KeyStore
 from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
@@ -92,7 +92,6 @@ def cps(src, dst, ident=7, component=certpath.ALL_COMPONENTS, anchors=()):
 def fbu(pcoa, par, key, at, seq=1, lifetime=300, ncoa=NCOA, src=None, tamper=None):
     """An FBU from the PAR's link (source pcoa, Alternate CoA ncoa), BADF made here with
     crypto.hmac (not badf.py) so the AR's check is tested against an independent MAC."""
-    from fmipkey.crypto import hmac
     alg, n = {0: ("sha1", 12), 1: ("sha256", 16)}[at]
     m, off = mh.fbu(seq, lifetime, alt_coa=ncoa, auth_len=n)
     m[off:] = hmac.digest(alg, key, mh.mac_data(m, off, ncoa, par))[:n]

@@ -1,6 +1,6 @@
 # Certification path discovery at the AR (rfc3971 6.4.1, 6.4.2, 6.4.5): one certificate per
 # CPA from the anchor end, solicited-node or all-nodes destination, MAX_CPA_RATE pacing.
-from arfix import ALL_ROUTERS, NOW, Node, cps, make_ar
+from arfix import ALL_ROUTERS, NOW, Node, cps, ip, make_ar
 from fwtest import data
 from fmipkey.crypto import x509
 from fmipkey.wire import certpath, icmp6, ndopt
@@ -89,7 +89,6 @@ def test_invalid_solicitations_dropped():
     assert ar.handle(bad_id, NOW) == [] and ar.counters["dropped.cps_format"] == 1
     p = bytearray(cps(MN.addr, ALL_ROUTERS))
     p[41] = 1                                            # Code 1
-    from arfix import ip
     assert ar.handle(ip(MN.addr, ALL_ROUTERS, p[40:]), NOW) == [] and ar.counters["dropped.cps_format"] == 2
     p = bytearray(cps(MN.addr, ALL_ROUTERS))
     p[7] = 64                                            # hop limit

@@ -1,11 +1,11 @@
 # The AR's handover key provisioning (rfc5269 3.2): RtSolPr with a Handover Key
 # Request -> signed PrRtAdv with the key encrypted under the HKEPK; and every way a
 # request can fail, each answered by a signed PrRtAdv without a Reply, no key touched.
-from arfix import ALL_ROUTERS, NOW, Node, hk_reply, key, make_ar, prrtadv, rtsolpr
+from arfix import ALL_ROUTERS, NOW, Node, hk_reply, ip, key, make_ar, prrtadv, rtsolpr
 from fmipkey import send
 from fmipkey.crypto import der, rsa
 from fmipkey.keystore import KEY_LEN
-from fmipkey.wire import ndopt
+from fmipkey.wire import fmip, icmp6, ndopt
 
 MN = Node("rsa1024_b.pem")
 HKEPK = key("rsa1024_pkcs8.pem")
@@ -104,8 +104,6 @@ def test_forged_signature():
     ar = make_ar()
     pkt = bytearray(rtsolpr(MN, ar.addr, HKEPK.public))
     pkt[-20] ^= 1                      # inside the signature; checksum then fixed up below
-    from arfix import ip
-    from fmipkey.wire import icmp6
     h = icmp6.IPv6(pkt)
     refused(ar, ip(bytes(h.src), bytes(h.dst), bytearray(h.payload)))
     assert unverified(ar, "bad signature") == 1
@@ -136,7 +134,6 @@ def test_cga_mismatch_and_unknown_key_hash():
 
 def test_missing_nonce():
     ar = make_ar()
-    from fmipkey.wire import fmip, icmp6
     body = fmip.rtsolpr(42, ndopt.fmip_lla(1, b"\x02\x00\x00\x00\x01\x01")
                         + ndopt.hk_request(0, der.encode_spki(HKEPK.public)))
     msg = send.message(MN.addr, ar.addr, body, MN.key, cga_params=MN.params, now=NOW)
@@ -162,7 +159,6 @@ def test_hkepk_must_match_the_cga_key():
     refused(ar, rtsolpr(MN, ar.addr, key("rsa2048_b.pem").public))          # 2048 HKEPK, 1024 CGA key
     refused(ar, rtsolpr(MN, ar.addr, MN.key.public))                         # the CGA key itself
     assert ar.counters["keys.refused.hkepk_size"] == 2
-    from fmipkey.wire import fmip, icmp6
     body = fmip.rtsolpr(42, ndopt.fmip_lla(1, b"\x02\x00\x00\x00\x01\x01") + ndopt.hk_request(0, b"\x30\x03garbage"))
     msg = send.message(MN.addr, ar.addr, body, MN.key, cga_params=MN.params, now=NOW, nonce=b"NONCE1")
     refused(ar, icmp6.ipv6_header(MN.addr, ar.addr, 58, len(msg)) + bytes(msg))

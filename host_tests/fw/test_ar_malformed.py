@@ -3,7 +3,7 @@
 import random
 
 from arfix import ALL_ROUTERS, NCOA, NOW, Node, cps, fbu, key, make_ar, rtsolpr
-from fmipkey.wire import icmp6, mh
+from fmipkey.wire import icmp6
 
 MN = Node("rsa1024_b.pem")
 HKEPK = key("rsa1024_pkcs8.pem")
