@@ -36,7 +36,8 @@ class AccessRouter:
         self.events = []
         self.bindings = {}            # PCoA -> (NCoA, expiry)
         self._seq = {}                # PCoA -> sequence number of the FBU that set the binding
-        self._ts = send.Timestamps(cfg["peer_cache_max"])
+        self._ts = send.Timestamps(cfg["peer_cache_max"], cfg["timestamp_delta"], cfg["timestamp_fuzz"],
+                                   cfg["timestamp_drift"])
         self._src_lla = ndopt.fmip_lla(ndopt.LLA_SOURCE, mac) if mac else b""
         self._prefix = config.parse_prefix(cfg["prefix"])
         self._neighbors = [(config.parse_lla(n["ap_id"]), config.parse_lla(n["nar_lla"]),

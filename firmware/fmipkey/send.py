@@ -8,10 +8,10 @@ from fmipkey.wire import icmp6, ndopt
 # CGA Message Type tag for SEND (RFC 3971 5.2)
 TAG = b"\x08\x6f\xca\x5e\x10\xb2\x00\xc9\x9c\x8c\xe0\x01\x64\x27\x7c\x08"
 
-# RFC 3971 10.2, in timestamp units of 1/65536 s
-TIMESTAMP_DELTA = const(300 << 16)
-TIMESTAMP_FUZZ = const(1 << 16)
-TIMESTAMP_DRIFT_PCT = const(1)
+# RFC 3971 10.2 defaults: seconds, seconds, percent (config.py can change them)
+TIMESTAMP_DELTA = const(300)
+TIMESTAMP_FUZZ = const(1)
+TIMESTAMP_DRIFT = const(1)
 
 
 def ts_units(now):
@@ -69,28 +69,33 @@ def message(src, dst, msg, priv, cga_params=None, spki=None, now=None, nonce=Non
     return sign(out, src, dst, priv, spki)
 
 
-def _window(ts, rd):
-    if not -TIMESTAMP_DELTA < rd - ts < TIMESTAMP_DELTA:
+def _window(ts, rd, delta):
+    if not -delta < rd - ts < delta:
         raise VerifyError("timestamp outside window")
 
 
 class Timestamps:
     """Per-peer RDlast/TSlast of accepted SEND messages (RFC 3971 5.3.4.2), keyed by source
-    address, at most `size` peers; when full the peer heard from longest ago is dropped."""
+    address, at most `size` peers; when full the peer heard from longest ago is dropped.
+    delta and fuzz in seconds, drift in percent (TIMESTAMP_DELTA/FUZZ/DRIFT)."""
 
-    def __init__(self, size=64):
+    def __init__(self, size=64, delta=TIMESTAMP_DELTA, fuzz=TIMESTAMP_FUZZ, drift=TIMESTAMP_DRIFT):
         self.size = size
         self.peers = {}
+        # integers in 1/65536 s (ESP32 floats are single precision); drift in 1/10000
+        self.delta = ts_units(delta)
+        self.fuzz = ts_units(fuzz)
+        self.drift = int(drift * 100)
 
     def check(self, peer, ts, now):
         rd = ts_units(now)
         last = self.peers.get(bytes(peer))
         if last is None:
-            _window(ts, rd)
+            _window(ts, rd, self.delta)
             return
         rdl, tsl = last
         el = rd - rdl
-        if not ts + TIMESTAMP_FUZZ > tsl + el - el * TIMESTAMP_DRIFT_PCT // 100 - TIMESTAMP_FUZZ:
+        if not ts + self.fuzz > tsl + el - el * self.drift // 10000 - self.fuzz:
             raise VerifyError("timestamp older than last accepted")
 
     def accept(self, peer, ts, now):
@@ -152,7 +157,7 @@ def verify(m, src, dst, now, timestamps=None, known=None, nonce=None, solicitati
     elif timestamps is not None:
         timestamps.check(src, ts, now)
     else:
-        _window(ts, ts_units(now))
+        _window(ts, ts_units(now), ts_units(TIMESTAMP_DELTA))
     if params is not None:
         sec = cga.verify(src, params)              # two SHA-1, before any RSA
         ke = der.read_tlv(params, 25, len(params))[2]

@@ -154,6 +154,14 @@ def test_replayed_and_stale_timestamps():
     assert unverified(ar, "timestamp outside window") == 1
 
 
+def test_configured_timestamp_window_is_enforced():
+    # 60 s of clock skew: inside the RFC default window of 300 s, outside a configured 30 s one
+    exchange(make_ar(), rtsolpr(MN, make_ar().addr, HKEPK.public), NOW + 60, b"NONCE1")
+    ar = make_ar(timestamp_delta=30)
+    refused(ar, rtsolpr(MN, ar.addr, HKEPK.public), NOW + 60)
+    assert unverified(ar, "timestamp outside window") == 1
+
+
 def test_hkepk_must_match_the_cga_key():
     ar = make_ar()
     refused(ar, rtsolpr(MN, ar.addr, key("rsa2048_b.pem").public))          # 2048 HKEPK, 1024 CGA key
