@@ -19,11 +19,12 @@ import click
 
 from fmipkey import config
 from fmipkey.crypto import cga
-from fmipkey_tools import cgasearch, pki, provision
+from fmipkey_tools import board, build, cgasearch, flash, pki, provision
 from fmipkey_tools.cga import spki_of
 
 ROOT = Path(__file__).resolve().parents[2]
 MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
+FIRMWARE = ROOT / "firmware"
 CA_PREFIX = "2001:db8::/32"
 AR_PREFIX = "2001:db8:1::/64"      # the link the MN starts on (the PAR's)
 NAR_PREFIX = "2001:db8:2::/64"     # where the MN moves: its NCoA
@@ -112,9 +113,10 @@ class Link:
     def exec_(self, ns, *cmd):
         return sh("ip", "netns", "exec", ns, *cmd)
 
-    def spawn(self, node, cmd, log):
+    def spawn(self, node, cmd, log, pypath=FIRMWARE):
+        """`cmd` in the namespace of `node`; MicroPython imports fmipkey from `pypath` (and only there)."""
         p = subprocess.Popen(["ip", "netns", "exec", self.ns[node]] + [str(c) for c in cmd],
-                             stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, MICROPYPATH=str(ROOT / "firmware")),
+                             stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, MICROPYPATH=str(pypath)),
                              start_new_session=True)  # a terminal's Ctrl-C is ours to pass on
         self.procs.append(p)
         return p
@@ -154,6 +156,9 @@ class Sim:
         self.names = ["ar"] + mn_names(mns)
         self.link = None
         self.logs = {}
+        # where each daemon runs from: its bundle, and fmipkey from the sources (see run_from_flash)
+        self.dirs = {n: self.out / n for n in self.names}
+        self.pypath = {n: FIRMWARE for n in self.names}
 
     def check_host(self):
         if os.geteuid() != 0:
@@ -193,19 +198,24 @@ class Sim:
             raise click.ClickException("tshark could not capture: %s" % err.read_text().strip())
         return p
 
+    def run_from_flash(self, name, flash_dir):
+        """Run `name`'s daemon as a board would: the bundle and the .mpy firmware that
+        `fmipkey flash` wrote to a (virtual) board's flash, and nothing else on its path."""
+        self.dirs[name] = self.pypath[name] = Path(flash_dir).resolve()
+
     def daemon(self, name, *args):
         """The firmware daemon for bundle `name`, logging to <bundle>/daemon.log; returns once its link is open."""
-        log = self.out / name / "daemon.log"
+        log = self.dirs[name] / "daemon.log"
         if name not in self.logs:
             self.logs[name] = open(log, "a")
         before = log.read_text().count(" start ")
-        p = self.link.spawn(name, [MICROPYTHON, "-m", "fmipkey.main", self.out / name, "--export-keys"] + list(args),
-                            self.logs[name])
+        p = self.link.spawn(name, [MICROPYTHON, "-m", "fmipkey.main", self.dirs[name], "--export-keys"] + list(args),
+                            self.logs[name], self.pypath[name])
         wait_for(lambda: log.read_text().count(" start ") > before or p.poll() is not None, 15, name + " to start")
         return p
 
     def mn_args(self, name):
-        params = (self.out / name / "cga.der").read_bytes()
+        params = (self.dirs[name] / "cga.der").read_bytes()
         return ["--ncoa", config.format_addr(ncoa_for(params, self.sec)), "--timeout", "20"]
 
     def run(self):
@@ -224,7 +234,7 @@ class Sim:
 
 FIELDS = ("frame.time_relative", "frame.len", "ipv6.src", "ipv6.dst", "icmpv6.type", "icmpv6.fmip6.subtype",
           "mip6.mhtype", "mip6.fback.status", "icmpv6.checksum.status", "icmpv6.opt.type", "icmpv6.opt.hkr.at",
-          "mip6.badff.spi", "_ws.expert.message")
+          "icmpv6.opt.hkr.lifetime", "mip6.badff.spi", "_ws.expert.message")
 OPT_NAMES = {"11": "CGA", "12": "RSA-sig", "13": "TS", "14": "nonce", "15": "TA", "16": "cert", "17": "IP",
              "18": "prefix", "19": "LLA",
              "27": "HK-Req", "28": "HK-Rep"}
@@ -252,11 +262,22 @@ def describe(p):
         notes.append("+".join(OPT_NAMES.get(t, t) for t in p["icmpv6.opt.type"].split(",")))
     if p["icmpv6.opt.hkr.at"]:
         notes.append("AT " + p["icmpv6.opt.hkr.at"])
+    if p["icmpv6.opt.hkr.lifetime"]:
+        notes.append("key lifetime %s s" % p["icmpv6.opt.hkr.lifetime"])
     if p["mip6.badff.spi"]:
         notes.append("BADF SPI " + p["mip6.badff.spi"])
     if p["mip6.fback.status"]:
         notes.append("status " + p["mip6.fback.status"])
     return ", ".join(notes)
+
+
+def flash_virtual(bundle, flash_dir, fw=ROOT / "build" / "fw"):
+    """What `fmipkey flash --bundle BUNDLE` does, onto a virtual board whose flash is
+    `flash_dir` (the board is gone on return); returns flash.flash's report."""
+    if flash.needs_build(fw):
+        build.build(fw)
+    with board.virtual_board(flash_dir) as tty:
+        return flash.flash(tty, flash.local_files(fw, bundle))
 
 
 def hk(bundle):
@@ -275,13 +296,13 @@ def report(sim, status):
                                                         p["ipv6.src"], p["ipv6.dst"], describe(p)))
     click.echo("")
     for name in sim.names:
-        click.echo("-- %s daemon log (%s)" % (name, sim.out / name / "daemon.log"))
-        click.echo((sim.out / name / "daemon.log").read_text().rstrip())
-    ar_keys = {k["cga"]: k for k in hk(sim.out / "ar")}
+        click.echo("-- %s daemon log (%s)" % (name, sim.dirs[name] / "daemon.log"))
+        click.echo((sim.dirs[name] / "daemon.log").read_text().rstrip())
+    ar_keys = {k["cga"]: k for k in hk(sim.dirs["ar"])}
     ok = True
     click.echo("")
     for name, rc in status.items():
-        mine = hk(sim.out / name)
+        mine = hk(sim.dirs[name])
         theirs = ar_keys.get(mine[0]["cga"]) if mine else None
         same = bool(theirs) and theirs["key"] == mine[0]["key"] and theirs["at"] == mine[0]["at"]
         click.echo("%s: exit %s, handover key %s" % (name, rc, "identical on both sides (%s, AT %d)"
@@ -302,11 +323,17 @@ def report(sim, status):
 @click.option("--sec", type=click.IntRange(0, 1), default=1, show_default=True, help="CGA Sec, searched on the host (Sec 2 would take 2^32 hashes).")
 @click.option("--at", type=click.IntRange(0, 1), default=0, show_default=True, help="Algorithm type the MNs ask for.")
 @click.option("--mns", type=click.IntRange(1, 16), default=1, show_default=True, help="Number of mobile nodes.")
-def cli(out, bits, sec, at, mns):
+@click.option("--flashed", is_flag=True, help="Run the AR as a board does: `fmipkey flash` its bundle and the "
+              "built .mpy firmware onto a virtual board (OUT/ar-flash), then run the daemon from that flash only.")
+def cli(out, bits, sec, at, mns, flashed):
     """Simulate a link: AR and MN under MicroPython in network namespaces."""
     prev = signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         with Sim(out, int(bits), sec, at, mns) as sim:
+            if flashed:
+                result = flash_virtual(sim.out / "ar", sim.out / "ar-flash")
+                click.echo("flashed %d files onto a virtual board; the AR runs from %s" % (len(result), sim.out / "ar-flash"))
+                sim.run_from_flash("ar", sim.out / "ar-flash")
             status = sim.run()
             ok = report(sim, status)
     finally:
