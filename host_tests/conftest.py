@@ -40,7 +40,8 @@ class MicroPythonFile(pytest.File):
         tree = ast.parse(self.path.read_text())
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-                yield MicroPythonItem.from_parent(self, name=node.name)
+                # a node id of its own: select with -k micropython or file.py::test_x[micropython]
+                yield MicroPythonItem.from_parent(self, name=node.name + "[micropython]", test_name=node.name)
 
     def results(self):
         """Run the whole module once under MicroPython; map test name -> (ok, text)."""
@@ -67,11 +68,15 @@ class MicroPythonFile(pytest.File):
 
 
 class MicroPythonItem(pytest.Item):
+    def __init__(self, *, test_name, **kw):
+        super().__init__(**kw)
+        self.test_name = test_name  # the function the MicroPython runner reports
+
     def runtest(self):
         results = self.parent.results()
-        if self.name not in results:
+        if self.test_name not in results:
             raise MicroPythonFailure("did not run under MicroPython; runner output:\n" + self.parent._output)
-        ok, text = results[self.name]
+        ok, text = results[self.test_name]
         if not ok:
             raise MicroPythonFailure(text)
 
@@ -81,4 +86,4 @@ class MicroPythonItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.path, 0, "[micropython] %s" % self.name
+        return self.path, 0, self.name
