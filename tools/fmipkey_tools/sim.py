@@ -148,6 +148,24 @@ def wait_for(pred, timeout, what):
         time.sleep(0.02)
 
 
+MARKER = ".fmipkey-sim"  # in every --out the sim wrote: only such a directory is emptied
+
+
+def clear_out(out):
+    """Make `out` an empty directory carrying the marker. An existing one is cleared only
+    when empty or marked: as root, `--out .` must not wipe a checkout."""
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            raise click.UsageError("--out %s is a directory that fmipkey sim did not write (it has no %s), so "
+                                   "it is left alone: give a new or empty directory (if an older fmipkey sim "
+                                   "wrote it, delete it yourself)" % (out, MARKER))
+        shutil.rmtree(out)
+    elif out.exists() and not out.is_dir():
+        raise click.UsageError("--out %s is a file; give a new or empty directory" % out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by fmipkey sim; the next run empties this directory\n")
+
+
 class Sim:
     """One simulated link; the steps are separate so tests can restart the AR mid-run."""
 
@@ -172,9 +190,7 @@ class Sim:
 
     def __enter__(self):
         self.check_host()
-        if self.out.exists():
-            shutil.rmtree(self.out)
-        self.out.mkdir(parents=True)
+        clear_out(self.out)
         self.link = Link(self.names).__enter__()
         try:
             make_bundles(self.out, self.bits, self.sec, self.at, self.mns, self.link.interfaces)
@@ -318,7 +334,8 @@ def report(sim, status):
 
 @click.command()
 @click.option("--out", default="build/demo", show_default=True, type=click.Path(file_okay=False),
-              help="Where bundles, logs and exchange.pcap go (emptied first).")
+              help="Where bundles, logs and exchange.pcap go: a new or empty directory, or one an earlier "
+              "run wrote (emptied first).")
 @click.option("--bits", type=click.Choice(["1024", "2048"]), default="1024", show_default=True, help="RSA key size.")
 @click.option("--sec", type=click.IntRange(0, 1), default=1, show_default=True, help="CGA Sec, searched on the host (Sec 2 would take 2^32 hashes).")
 @click.option("--at", type=click.IntRange(0, 1), default=0, show_default=True, help="Algorithm type the MNs ask for.")
