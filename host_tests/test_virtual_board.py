@@ -5,12 +5,19 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
+from fmipkey.crypto import cga
 from fmipkey_tools import board, build, flash
+from fmipkey_tools.cga import spki_of
 from fmipkey_tools.cli import main
+
+FW_DATA = Path(__file__).resolve().parent / "fw" / "data"
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +27,21 @@ def fw(tmp_path_factory):
     return out
 
 
+CONFIG = {"role": "ar", "interface": "br-lan", "cga_sec": 0}
+
+
 @pytest.fixture
 def bundle(tmp_path):
+    """An AR bundle that loads (console save checks it): key, a Sec 0 CGA of it, a certificate."""
     b = tmp_path / "bundle"
     (b / "certs").mkdir(parents=True)
-    (b / "config.json").write_text(json.dumps({"role": "ar", "interface": "br-lan"}))
+    (b / "config.json").write_text(json.dumps(CONFIG))
+    pem = (FW_DATA / "rsa1024_a.pem").read_bytes()
+    key = serialization.load_pem_private_key(pem, None)
+    (b / "key.pem").write_bytes(pem)
+    (b / "cga.der").write_bytes(cga.encode(bytes(16), bytes(8), 0, spki_of(key)))
+    (b / "certs.pem").write_bytes(x509.load_der_x509_certificate((FW_DATA / "cert_router.der").read_bytes())
+                                  .public_bytes(serialization.Encoding.PEM))
     (b / "certs" / "router.der").write_bytes(bytes(range(256)) * 9)  # spans several write chunks
     return b
 
@@ -100,8 +117,21 @@ def test_console_refuses_invalid_values(fw, bundle, tmp_path):
         assert r.exit_code == 1 and "did you mean 'hk_lifetime'" in r.output
         r = cli("console", "--port", tty, "get", "nope")
         assert r.exit_code == 1 and "unknown config key 'nope'" in r.output
+        r = cli("console", "--port", tty, "set", "hk_lifetime", "-5")  # a value, not an option
+        assert r.exit_code == 1 and "hk_lifetime: -5 is not valid" in r.output, r.output
         assert not (dev / "config.pending.json").exists()
-        assert json.loads((dev / "config.json").read_text()) == {"role": "ar", "interface": "br-lan"}
+        assert json.loads((dev / "config.json").read_text()) == CONFIG
+
+
+def test_console_save_refuses_a_config_the_bundle_cannot_run(fw, bundle, tmp_path):
+    dev = tmp_path / "flash"
+    with board.virtual_board(dev) as tty:
+        assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+        assert cli("console", "--port", tty, "set", "role", "mn").exit_code == 0  # valid alone
+        r = cli("console", "--port", tty, "save")
+        assert r.exit_code == 1 and "not saved: the bundle on this board does not load" in r.output, r.output
+        assert "anchors.pem: missing" in r.output
+        assert json.loads((dev / "config.json").read_text()) == CONFIG
 
 
 def test_console_counters(fw, bundle, tmp_path):
@@ -145,9 +175,7 @@ def test_virtual_board_leaves_no_process(tmp_path):
 
 
 def test_console_keys_lists_ids_never_key_bytes(fw, bundle, tmp_path):
-    keystore = pytest.importorskip("fmipkey.keystore")
-    if not hasattr(keystore.KeyStore, "entries"):
-        pytest.skip("fmipkey.keystore has no KeyStore.entries(now) listing yet (docs/firmware-api.md, console.py)")
+    from fmipkey import keystore  # KeyStore.entries(now) is what the board's console lists
     device_key = bytes(range(32))
     (bundle / "device.key").write_bytes(device_key)
     now = time.time()

@@ -140,6 +140,24 @@ def _save():
     saved = config.load(CONFIG)
     changed = _pending_names(saved)
     if _exists(PENDING):
-        config.save(CONFIG, config.load(PENDING))
+        staged = config.load(PENDING)
+        _check_bundle(staged)
+        config.save(CONFIG, staged)
         os.remove(PENDING)
     return {"saved": CONFIG, "changed": changed}
+
+
+def _check_bundle(cfg):
+    # Each value may be valid alone and the whole still unusable (role mn on an AR's
+    # bundle, another cga_sec): the daemon would stop at the next boot, so refuse now.
+    from fmipkey import identity
+    try:
+        identity.load(".", cfg)
+        if cfg["role"] == "ar":
+            identity.certificates(".", cfg["certs_file"])
+        else:
+            identity.certificates(".", cfg["anchors_file"])
+            identity.private_keys(".", cfg["hkepk_file"])
+    except ConfigError as e:
+        raise ConfigError("not saved: the bundle on this board does not load with the staged settings (%s); "
+                          "stage other values with set, or flash a bundle provisioned for them" % e.args[0])

@@ -1,16 +1,24 @@
 # console.py on the board side: staged set, save, get, counters, status, in a scratch "flash" dir.
+import binascii
 import json
 import os
 
 import fwtest
 from fmipkey import config, console
+from fmipkey.crypto import cga, der
 from fmipkey.errors import ConfigError
 
 FLASH = "/tmp/fmipkey_test_console_flash"
 
 
+def _pem(label, data):
+    text = "-----BEGIN %s-----\n%s-----END %s-----\n" % (label, binascii.b2a_base64(data).decode(), label)
+    return text.encode()
+
+
 def in_flash(fn):
-    """Run fn with the working directory a fresh flash holding a default config.json."""
+    """Run fn with the working directory a fresh flash holding an AR bundle that loads
+    (key, Sec 0 CGA of it, a certificate) and its config.json."""
     try:
         os.mkdir(FLASH)
     except OSError:
@@ -20,7 +28,13 @@ def in_flash(fn):
     home = os.getcwd()
     os.chdir(FLASH)
     try:
-        config.save("config.json", config.validate({"role": "ar"}))
+        pem = fwtest.data("rsa1024_a.pem")
+        key = der.parse_private_key(der.pem_decode(pem)[0][1])
+        for name, data in (("key.pem", pem), ("certs.pem", _pem("CERTIFICATE", fwtest.data("cert_router.der"))),
+                           ("cga.der", cga.encode(bytes(16), bytes(8), 0, der.encode_spki(key.public)))):
+            with open(name, "wb") as f:
+                f.write(data)
+        config.save("config.json", config.validate({"role": "ar", "cga_sec": 0}))
         fn()
     finally:
         os.chdir(home)
@@ -82,4 +96,20 @@ def test_missing_config_is_an_error_not_a_crash():
     def body():
         os.remove("config.json")
         assert "config.json: cannot read" in fwtest.raises(ConfigError, console._status).args[0]
+    in_flash(body)
+
+
+def test_save_refuses_settings_the_bundle_cannot_run_with():
+    def body():
+        before = config.load("config.json")
+        for name, value, why in (("role", "mn", "anchors.pem: missing"), ("cga_sec", "1", "cga.der"),
+                                 ("key_file", "other.pem", "other.pem: missing")):
+            console._set(name, value)
+            e = fwtest.raises(ConfigError, console._save)
+            assert e.args[0].startswith("not saved: the bundle on this board does not load"), e.args[0]
+            assert why in e.args[0], e.args[0]
+            assert config.load("config.json") == before
+            os.remove(console.PENDING)
+        console._set("at", "1")  # a value the bundle runs with is saved
+        assert console._save()["changed"] == ["at"]
     in_flash(body)

@@ -97,7 +97,8 @@ def get(port, name, as_json):
         click.echo("  " + answer["help"])
 
 
-@cli.command("set")
+# ignore_unknown_options: a VALUE such as -5 is the board's to judge, not an option click does not know.
+@cli.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("value")
 @json_option
