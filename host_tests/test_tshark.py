@@ -1,4 +1,5 @@
 # What goes on the wire, checked by a dissector nobody here wrote: tshark (Wireshark 4.0).
+import hashlib
 import json
 import shutil
 import struct
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark i
 
 HOME = bytes.fromhex("20010db8000000010000000000000010")
 NCOA = bytes.fromhex("20010db8000000020000000000000010")
+PCOA = bytes.fromhex("20010db8000000030000000000000010")   # the MN's care-of address, not HOME
 QUIRK = "Unknown Data (not interpreted)"     # NOTES.md: HK Request/Reply padding quirk
 
 
@@ -47,8 +49,18 @@ def dissect(tmp_path, packets):
     return [flatten(fr["_source"]["layers"], {}) for fr in json.loads(out)]
 
 
+def field_in_order(tmp_path, packet, name):
+    # -T json merges same-named siblings, losing their order; -T fields lists them in wire order
+    f = tmp_path / "o.pcap"
+    pcap.write(str(f), [pcap.ethernet(packet)])
+    out = subprocess.run(["tshark", "-r", str(f), "-T", "fields", "-e", name],
+                         capture_output=True, text=True, check=True).stdout
+    return out.strip().split(",")
+
+
 def mh_checksum(src, dst, m):
-    # RFC 3775 6.1.1, computed here word by word: pseudo-header with Next Header 135
+    # RFC 1071 sum computed here word by word over the RFC 6275 6.1.1 pseudo-header (Next Header
+    # 135; RFC 3775 prints 2) and the MH with its checksum field as zero
     data = src + dst + struct.pack(">I3xB", len(m), 135) + m[:4] + b"\0\0" + m[6:]
     s = sum(struct.unpack(">%dH" % (len(data) // 2), data))
     while s >> 16:
@@ -82,7 +94,8 @@ def test_signed_rtsolpr_and_prrtadv(tmp_path):
     assert f1["icmpv6.opt.hkr.at"] == ["1"] and f1["icmpv6.opt.hkr.pad_length"] == [str(-(4 + keylen) % 8)]
     assert len(f1["icmpv6.opt.hkr.encryption_public_key"][0].split(":")) == keylen
     assert f1["icmpv6.opt.timestamp"] == ["Nov 14, 2023 22:13:20.000000000 UTC"]
-    assert f1["icmpv6.opt.rsa.key_hash"] == [":".join("%02x" % b for b in send.key_hash(node()[1]))]
+    kh = hashlib.sha1(node()[1]).digest()[:16]        # RFC 3971 5.2: leftmost 128 bits of SHA-1(SPKI)
+    assert f1["icmpv6.opt.rsa.key_hash"] == [":".join("%02x" % b for b in kh)]
     assert f2["icmpv6.code"] == ["2"] and f2["icmpv6.fmip6.subtype"] == ["3"]
     assert f2["icmpv6.opt.type"] == ["19", "28", "13", "14", "12"]
     assert f2["icmpv6.opt.hkr.lifetime"] == ["3600"] and f2["icmpv6.opt.hkr.at"] == ["1"]
@@ -101,7 +114,7 @@ def test_bad_checksum_is_flagged(tmp_path):
 def test_fbu_with_badf_and_home_address_and_fback(tmp_path):
     fbu, off = mh.fbu(5, 60, alt_coa=NCOA)
     fbu[off:off + 12] = bytes(range(1, 13))
-    p1 = mh.packet(HOME, AR, fbu, home=HOME)
+    p1 = mh.packet(PCOA, AR, fbu, home=HOME)      # sent from the care-of address
     fback, off = mh.fback(0, 5, 60)
     p2 = mh.packet(AR, NCOA, fback)
     f1, f2 = dissect(tmp_path, [p1, p2])
@@ -112,8 +125,11 @@ def test_fbu_with_badf_and_home_address_and_fback(tmp_path):
     assert f1["mip6.fbu.a_flag"] == ["1"] and f1["mip6.fbu.h_flag"] == ["1"]
     assert f1["mip6.acoa.acoa"] == ["2001:db8:0:2::10"] and f1["mip6.badff.spi"] == ["0"]
     # the BADF option length holds SPI + authenticator; tshark shows 2 octets less (NOTES.md)
-    assert "16" in f1["mip6.mobility_opt.len"]
+    # options in order: PadN (0), Alternate CoA (16), PadN (4), BADF (4 + 12)
+    assert field_in_order(tmp_path, p1, "mip6.mobility_opt.len") == ["0", "16", "4", "16"]
     assert f1["mip6.badff.auth"] == ["01:02:03:04:05:06:07:08:09:0a"]
+    assert f1["ipv6.src"] == ["2001:db8:0:3::10"]
+    # the Home Address, not the source, is the pseudo-header source (RFC 6275 6.1.1, 9.3.1)
     assert int(f1["mip6.csum"][0], 16) == mh_checksum(HOME, AR, bytes(fbu))
     assert f2["mip6.mhtype"] == ["9"] and f2["mip6.fback.status"] == ["0"] and f2["mip6.fback.seqnr"] == ["5"]
     assert int(f2["mip6.csum"][0], 16) == mh_checksum(AR, NCOA, bytes(fback))

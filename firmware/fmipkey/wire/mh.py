@@ -171,6 +171,8 @@ def parse_dstopts(buf):
 def packet(src, dst, mh, home=None, hlim=64):
     """IPv6 packet carrying mh (checksum filled in place), with a Home Address option if home is given.
     The checksum uses the home address as source when present (RFC 3775 6.1.1)."""
+    # Pseudo-header Next Header: RFC 3775 6.1.1 prints 2; RFC 6275 6.1.1 (which obsoletes it)
+    # and Linux use 135 (IPPROTO_MH), so 135 is what peers check.
     icmp6.set_checksum(mh, home if home is not None else src, dst, icmp6.NH_MH, 4)
     if home is None:
         return icmp6.ipv6_header(src, dst, icmp6.NH_MH, len(mh), hlim) + bytes(mh)
@@ -192,4 +194,5 @@ def parse_packet(buf):
 
 
 def checksum_ok(m, src, dst, home=None):
+    # Next Header 135 in the pseudo-header, as in packet().
     return icmp6.checksum_ok(m.raw, home if home is not None else src, dst, icmp6.NH_MH, 4)
