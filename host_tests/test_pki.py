@@ -116,3 +116,32 @@ def test_cli_errors_say_what_to_fix(pki, args, message):
     assert r.exit_code == 2 and message in r.output, r.output
     assert "Traceback" not in r.output
     assert not (pki / "x").exists()
+
+
+def test_router_keeps_an_existing_key_unless_forced(tmp_path):
+    ca = tmp_path / "ca"
+    assert run("init", "--out", ca, "--prefix", "2001:db8::/32", "--bits", 1024).exit_code == 0
+    args = ("router", "--ca", ca, "--out", tmp_path / "r", "--prefix", "2001:db8:1::/64")
+    assert run(*args).exit_code == 0
+    key = (tmp_path / "r" / "router-key.pem").read_bytes()
+    r = run(*args)
+    assert r.exit_code == 2 and "already holds a router key" in r.output and "--force" in r.output, r.output
+    assert (tmp_path / "r" / "router-key.pem").read_bytes() == key
+    assert run(*args, "--force").exit_code == 0
+    assert (tmp_path / "r" / "router-key.pem").read_bytes() != key
+
+
+def test_unwritable_out_is_a_clear_error_for_every_tool(tmp_path):
+    """An --out under a regular file cannot be made: one line naming the path and why, no traceback."""
+    from fmipkey_tools.cli import main
+    (tmp_path / "file").write_text("user data\n")
+    bad = tmp_path / "file" / "sub"
+    (tmp_path / "k.pem").write_bytes(rsa.generate_private_key(65537, 1024).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    for args in (("pki", "init", "--out", bad, "--prefix", "2001:db8::/32", "--bits", 1024),
+                 ("cga", "gen", "--sec", 0, "--prefix", "2001:db8::", "--out", bad / "x.cga", "--key", tmp_path / "k.pem"),
+                 ("build", "--out", bad)):
+        r = CliRunner().invoke(main, [str(a) for a in args])
+        assert r.exit_code == 1 and r.exception.__class__ is SystemExit, (args, r.output, r.exception)
+        assert str(tmp_path / "file") in r.output and "Not a directory" in r.output, r.output
+    assert (tmp_path / "file").read_text() == "user data\n"

@@ -144,3 +144,25 @@ def test_neighbor_format(inputs, tmp_path):
     assert r.exit_code != 0 and "ap_id,nar_lla,nar_addr,nar_prefix" in r.output
     r = run(*ar_args(inputs, tmp_path / "ar"), "--neighbor", "zz,02:00:00:00:02:01,2001:db8:2::1,2001:db8:2::/64")
     assert r.exit_code != 0 and "neighbors[0].ap_id" in r.output, r.output
+
+
+def test_prefix_comes_from_the_cga_or_must_be_given(inputs, tmp_path):
+    # MN: a global CGA names its link, so --prefix defaults to it ...
+    r = run(*mn_args(inputs, tmp_path / "mn", **{"--prefix": None}))
+    assert r.exit_code == 0, r.output
+    assert config.load(str(tmp_path / "mn" / "config.json"))["prefix"] == "2001:db8:1::/64"
+    # ... and another link prefix is refused: the MN's address would not be on its link
+    r = run(*mn_args(inputs, tmp_path / "mn2", **{"--prefix": "2001:db8:2::/64"}))
+    assert r.exit_code == 2 and "the MN's CGA is on 2001:db8:1::/64, not on the link prefix 2001:db8:2::/64" \
+        in r.output, r.output
+    # AR: a link-local CGA does not tell the link, and there is no silent default
+    r = run(*ar_args(inputs, tmp_path / "ar", **{"--prefix": None}))
+    assert r.exit_code == 2 and "give --prefix" in r.output, r.output
+    assert not (tmp_path / "mn2").exists() and not (tmp_path / "ar").exists()
+
+
+def test_unwritable_out_is_a_clear_error(inputs, tmp_path):
+    (tmp_path / "file").write_text("user data\n")
+    r = run(*mn_args(inputs, tmp_path / "file" / "mn"))
+    assert r.exit_code == 1 and "%s: Not a directory" % (tmp_path / "file" / "mn") in r.output, r.output
+    assert "Traceback" not in r.output and (tmp_path / "file").read_text() == "user data\n"

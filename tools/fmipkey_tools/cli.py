@@ -27,6 +27,18 @@ class LazyGroup(click.Group):
         module = importlib.import_module("fmipkey_tools." + SUBCOMMANDS[name][0])
         return module.cli
 
+    def invoke(self, ctx):
+        # A path the user gave that cannot be read or written (missing directory, no
+        # permission, full disk): one clear line instead of a traceback, in every tool.
+        try:
+            return super().invoke(ctx)
+        except OSError as e:
+            if e.filename is None:
+                raise click.ClickException("%s; check the device or connection and try again" % (e.strerror or e))
+            path = e.filename if e.filename2 is None else "%s -> %s" % (e.filename, e.filename2)
+            raise click.ClickException("%s: %s; check that the path exists and that you may read or write "
+                                       "there, or give another one" % (path, e.strerror or e))
+
     def format_commands(self, ctx, formatter):
         # Describe subcommands without importing them all.
         with formatter.section("Commands"):

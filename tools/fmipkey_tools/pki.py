@@ -199,7 +199,8 @@ def intermediate(ca_dir, out, prefixes, days, bits, name):
 @DAYS_OPT
 @click.option("--bits", type=int, default=1024, show_default=True, help="RSA key size, %d..%d." % (MIN_BITS, MAX_BITS))
 @click.option("--name", default=None, help="Subject common name (default: router <first prefix>).")
-def router(ca_dir, out, prefixes, days, bits, name):
+@click.option("--force", is_flag=True, help="Replace an existing router-key.pem (CGAs made for it stop matching).")
+def router(ca_dir, out, prefixes, days, bits, name, force):
     """Issue a SEND router certificate (EKU id-kp-sendRouter) for PREFIXes inside the CA's."""
     if not MIN_BITS <= bits <= MAX_BITS:
         raise click.UsageError("--bits %d: a SEND router key is %d to %d bits" % (bits, MIN_BITS, MAX_BITS))
@@ -207,6 +208,10 @@ def router(ca_dir, out, prefixes, days, bits, name):
     nets = parse_prefixes(prefixes)
     check_inside(ca_cert, nets)
     d = out_dir(out)
+    if (d / "router-key.pem").exists() and not force:
+        # CGAs and bundles made with the old key would silently stop matching the new certificate.
+        raise click.UsageError("%s already holds a router key (router-key.pem); use another --out, or --force "
+                               "to replace it (then make its CGA again: fmipkey cga gen --key)" % out)
     key = new_key(bits)
     cert = build_cert(name or "router %s" % nets[0], key.public_key(), ca_cert, ca_key, nets, days, ca=False)
     write_key(d / "router-key.pem", key)

@@ -83,19 +83,31 @@ def write_bundle(out, role, key, params, sec, settings=None, chain=(), anchors=(
     """Check, then write the bundle for `role` into `out`; returns the validated config.
     key: a cryptography RSA private key; params: CGA Parameters bytes; chain: router
     certificate first (AR); anchors: trust anchor certificates (MN: at least one)."""
+    check_cga(key, params, sec)
+    settings = dict(settings or {}, role=role, cga_sec=sec)
+    cga_prefix = bytes(cga.parse(params).prefix)
+    if "prefix" not in settings:  # never the schema's example prefix by accident
+        if cga_prefix == LINK_LOCAL:
+            raise click.UsageError("the CGA is link-local, so it does not tell the link's prefix: give --prefix "
+                                   "(the link's /64, e.g. 2001:db8:1::/64)")
+        settings["prefix"] = config.format_addr(cga_prefix + bytes(8)) + "/64"
     try:
-        cfg = config.validate(dict(settings or {}, role=role, cga_sec=sec))
+        cfg = config.validate(settings)
     except ConfigError as e:
         raise click.UsageError(e.args[0])
+    if role == "mn" and cga_prefix != LINK_LOCAL and cga_prefix != config.parse_prefix(cfg["prefix"]):
+        raise click.UsageError("the MN's CGA is on %s/64, not on the link prefix %s: the AR would not take it "
+                               "as the MN's address there; give --prefix of the CGA's link, or make a CGA on %s "
+                               "(fmipkey cga gen --prefix)" % (config.format_addr(cga_prefix + bytes(8)),
+                                                                cfg["prefix"], cfg["prefix"]))
     if not cfg["rsa_min_bits"] <= key.key_size <= cfg["rsa_max_bits"]:
         raise click.UsageError("the key is %d bits; SEND peers here accept %d to %d"
                                % (key.key_size, cfg["rsa_min_bits"], cfg["rsa_max_bits"]))
-    check_cga(key, params, sec)
     files = {cfg["key_file"]: _pem_key(key), cfg["cga_file"]: bytes(params)}
     if role == "ar":
         if not chain:
             raise click.UsageError("an AR needs its certification path: --certs router-chain.pem (fmipkey pki router)")
-        check_router(key, chain, anchors, cga.parse(params).prefix, cfg)
+        check_router(key, chain, anchors, cga_prefix, cfg)
         files[cfg["certs_file"]] = b"".join(_pem_cert(c) for c in chain)
         files[cfg["device_key_file"]] = os.urandom(32)
     else:
@@ -151,7 +163,7 @@ def _neighbor(text):
               help="Trust anchor certificate (repeatable); mn: required, ar: checks the path.")
 @click.option("--hkepk-count", type=int, default=2, show_default=True, help="mn: handover key encryption key pairs to make.")
 @click.option("--interface", help="Network interface of the link (eth0, br-lan).")
-@click.option("--prefix", help="The link's /64 prefix.")
+@click.option("--prefix", help="The link's /64 prefix; default: the CGA's prefix (required for a link-local CGA).")
 @click.option("--router", help="mn: the access router to ask (default: all-routers).")
 @click.option("--at", type=click.IntRange(0, 1), help="Algorithm type: 0 HMAC-SHA1-96, 1 HMAC-SHA256-128.")
 @click.option("--hk-lifetime", type=int, help="Handover key lifetime, s.")
