@@ -3,6 +3,7 @@
 # at one place.
 import hashlib
 import os
+import sys
 from fmipkey.errors import CryptoError
 
 sha1 = hashlib.sha1
@@ -15,27 +16,40 @@ def powmod(base, exp, mod):
     return pow(base, exp, mod)
 
 
+def _ecb_maker(aes, implementation):
+    """The AES-ECB factory `(key, encrypt) -> function(data)`: the port's cryptolib.aes; on
+    CPython (host tests), `cryptography`; on a port without cryptolib, one that raises
+    CryptoError when used, so hashes, RSA, CGA and SEND still import and work."""
+    if aes is not None:
+        def ecb(key, encrypt):
+            # A cryptolib.aes object may only encrypt or only decrypt: make one per call.
+            c = aes(key, 1)
+            return c.encrypt if encrypt else c.decrypt
+        return ecb
+    if implementation == "cpython":
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        def ecb(key, encrypt):
+            c = Cipher(algorithms.AES(bytes(key)), modes.ECB())
+            ctx = c.encryptor() if encrypt else c.decryptor()
+
+            def run(data):
+                if len(data) % 16:
+                    raise ValueError("blksize % 16")
+                return ctx.update(bytes(data))
+            return run
+        return ecb
+
+    def none(key, encrypt):
+        raise CryptoError("no AES on this port (cryptolib)")
+    return none
+
+
 try:
     from cryptolib import aes as _aes
-
-    def _ecb(key, encrypt):
-        # A cryptolib.aes object may only encrypt or only decrypt: make one per call.
-        c = _aes(key, 1)
-        return c.encrypt if encrypt else c.decrypt
 except ImportError:
-    # Host-side fallback: CPython has no cryptolib, so host tests of the key
-    # store use `cryptography`'s AES-ECB. Never reached on a board.
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    def _ecb(key, encrypt):
-        c = Cipher(algorithms.AES(bytes(key)), modes.ECB())
-        ctx = c.encryptor() if encrypt else c.decryptor()
-
-        def run(data):
-            if len(data) % 16:
-                raise ValueError("blksize % 16")
-            return ctx.update(bytes(data))
-        return run
+    _aes = None
+_ecb = _ecb_maker(_aes, sys.implementation.name)
 
 
 class aes_ecb:

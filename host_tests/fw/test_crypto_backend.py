@@ -1,0 +1,52 @@
+# crypto/backend.py on a port without cryptolib: everything but AES must still import and work.
+import binascii
+import sys
+
+import fwtest
+from fmipkey import crypto
+from fmipkey.crypto import backend
+from fmipkey.errors import CryptoError
+
+H = binascii.unhexlify
+NAME = "fmipkey.crypto.backend"
+
+
+class NoAes:
+    """Stands in for a cryptolib module without aes: `from cryptolib import aes` fails."""
+
+
+def fresh_backend_without_cryptolib():
+    # Import backend anew with cryptolib unavailable; put the real modules back afterwards.
+    saved = sys.modules.get("cryptolib")
+    sys.modules["cryptolib"] = NoAes()
+    del sys.modules[NAME]
+    try:
+        __import__(NAME)
+        return sys.modules[NAME]
+    finally:
+        sys.modules[NAME] = backend
+        crypto.backend = backend
+        if saved is None:
+            del sys.modules["cryptolib"]
+        else:
+            sys.modules["cryptolib"] = saved
+
+
+def test_port_without_cryptolib_fails_only_when_aes_is_used():
+    ecb = backend._ecb_maker(None, "micropython")
+    e = fwtest.raises(CryptoError, ecb, bytes(16), True)
+    assert e.args[0] == "no AES on this port (cryptolib)"
+
+
+def test_import_without_cryptolib():
+    b = fresh_backend_without_cryptolib()
+    assert b is not backend
+    assert b.sha1(b"abc").digest() == H("a9993e364706816aba3e25717850c26c9cd0d89d")
+    a = b.aes_ecb(H("000102030405060708090a0b0c0d0e0f"))
+    pt = H("00112233445566778899aabbccddeeff")
+    if sys.implementation.name == "cpython":
+        # host tests fall back to `cryptography`; FIPS-197 C.1
+        assert a.encrypt(pt) == H("69c4e0d86a7b0430d8cdb78070b4c55a")
+    else:
+        e = fwtest.raises(CryptoError, a.encrypt, pt)
+        assert e.args[0] == "no AES on this port (cryptolib)"
