@@ -152,6 +152,21 @@ def test_inherit_resolves_to_issuer():
         assert leaf.ip_blocks == cert("ca").ip_blocks
 
 
+def test_rejected_path_leaves_blocks_as_parsed():
+    for name in ("router_inherit", "router_no_blocks"):
+        raw = bytearray(fwtest.data("cert_%s.der" % name))
+        raw[-5] ^= 1                               # rejected at the last step, the signatures
+        leaf = x509.parse(raw)
+        assert leaf.ip_blocks is None and leaf.ip_inherit
+        e = fwtest.raises(VerifyError, x509.validate_path, [leaf, cert("ca")], [cert("root")], NOW)
+        assert "bad signature" in e.args[0]
+        assert leaf.ip_blocks is None
+        # an expired path (checked after the blocks) leaves them too
+        leaf = cert(name)
+        fwtest.raises(VerifyError, x509.validate_path, [leaf, cert("ca")], [cert("root")], Y2060)
+        assert leaf.ip_blocks is None
+
+
 def test_covers():
     leaf = validate("router", "ca")
     assert x509.covers(leaf, ip6("20010db8123400000000000000000001"))

@@ -402,18 +402,20 @@ def validate_path(chain, anchors, now):
         raise VerifyError("empty certificate chain")
     path, anchor = _build(chain, anchors)
     issuers = path[1:] + [anchor]
-    # Resolve and check RFC 3779 blocks from the anchor down.
+    # Resolve and check RFC 3779 blocks from the anchor down, into `resolved` (by depth): the
+    # certificates get their inherited blocks only once the whole path has checked out.
     above = None if anchor.ip_inherit else anchor.ip_blocks
+    resolved = [None] * len(path)
     for depth in range(len(path) - 1, -1, -1):
         c = path[depth]
-        if c.ip_inherit:
-            c.ip_blocks = above
-        elif above is not None:
-            iv = _intervals(above)
-            for p, plen in c.ip_blocks:
-                if not _inside(iv, p, plen):
-                    _fail(c, depth, "address block outside its issuer's")
-        above = c.ip_blocks
+        if not c.ip_inherit:
+            if above is not None:
+                iv = _intervals(above)
+                for p, plen in c.ip_blocks:
+                    if not _inside(iv, p, plen):
+                        _fail(c, depth, "address block outside its issuer's")
+            above = c.ip_blocks
+        resolved[depth] = above
     cas_below = 0
     for depth in range(len(path)):
         c, iss = path[depth], issuers[depth]
@@ -444,4 +446,6 @@ def validate_path(chain, anchors, now):
         digest = backend.hasher(c.sig_alg)(c.tbs).digest()
         if not rsa.verify_digest(issuers[depth].public_key, digest, c.signature, c.sig_alg):
             _fail(c, depth, "bad signature")
+    for depth in range(len(path)):
+        path[depth].ip_blocks = resolved[depth]
     return leaf
