@@ -10,7 +10,8 @@ from fmipkey.keystore import KEY_LEN
 from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
 
 ALL_ROUTERS = b"\xff\x02" + bytes(13) + b"\x02"
-MAX_PATH = const(8)          # certificates kept from CPAs at most: bounds memory
+MAX_SOURCES = const(3)       # CPA sources collected at once; the oldest makes room
+MAX_PATH = const(4)          # certificates kept per source: with MAX_SOURCES, bounds memory
 RTSOLPR_TIMEOUT = 0.1        # rfc5568 6.1.1: 100 ms, doubled before each retransmission
 CPS_RETRY = const(1)         # rfc3971 10.1: 1 s doubling, give up after CPS_RETRY_MAX
 CPS_RETRIES = const(3)       # 1 + 2 + 4 + 8 = 15 s = CPS_RETRY_MAX
@@ -28,8 +29,8 @@ def _rand16():
 
 
 class _Retx:
-    """A message sent until answered: when it is next due, the current timeout and
-    how many retransmissions are left."""
+    """A message sent until answered: the packet resent as is (None: rebuilt per send),
+    when it is next due, the current timeout and how many retransmissions are left."""
 
     def __init__(self, pkt, now, timeout, left):
         self.pkt = pkt
@@ -38,13 +39,25 @@ class _Retx:
         self.left = left
 
 
-class _Solicit:
-    """The outstanding RtSolPr: identifier, nonce and the HKEPK whose key it carries."""
+class _Path:
+    """Certificates from one CPA source (unauthenticated until validated): All Components
+    and component -> DER."""
 
-    def __init__(self, ident, nonce, hkepk, retx):
+    def __init__(self, src, n):
+        self.src = src
+        self.n = n
+        self.certs = {}
+
+
+class _Solicit:
+    """The outstanding RtSolPr: identifier, nonce, the HKEPK whose key it carries and the
+    unsigned body, signed afresh for every (re)transmission."""
+
+    def __init__(self, ident, nonce, hkepk, body, retx):
         self.ident = ident
         self.nonce = nonce
         self.hkepk = hkepk
+        self.body = body
         self.retx = retx
 
 
@@ -56,6 +69,7 @@ class MobileNode:
         self.anchors = anchors
         self.pool = hkepk_pool
         self.prefix = config.parse_prefix(cfg["prefix"]) + bytes(8)
+        # None until a CPA source's path validates, unless configured
         self.router = config.parse_addr(cfg["router"]) if cfg["router"] else None
         self.state = "idle"
         self.counters = {}
@@ -68,8 +82,7 @@ class MobileNode:
         self._hkepk_since = 0
         self.hkepk_handovers = 0     # handovers (FBUs) under the current HKEPK
         self._cps = None             # (identifier, _Retx) while discovering
-        self._certs = None           # CPA component -> certificate DER
-        self._all = 0                # All Components of the CPAs being collected
+        self._paths = None           # [_Path], oldest first, while discovering
         self._sol = None             # the outstanding _Solicit
         self._sent = []              # times of the last MAX_RTSOLPR_RATE RtSolPrs
         self._refresh = None         # when to ask for a new key
@@ -88,7 +101,7 @@ class MobileNode:
         self.state = "failed"
         self.events.append((name, text))
         self._cps = self._sol = self._fbu = None
-        self._certs = self._refresh = None      # failed is final: no timer runs again
+        self._paths = self._refresh = None      # failed is final: no timer runs again
         return []
 
     # -- certification path (rfc3971 6.4) ------------------------------------
@@ -101,27 +114,30 @@ class MobileNode:
         icmp6.set_checksum(msg, self.addr, dst)
         pkt = icmp6.ipv6_header(self.addr, dst, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)
         self._cps = (ident, _Retx(pkt, now, CPS_RETRY, CPS_RETRIES))
-        self._certs = {}
-        self._all = 0
+        self._paths = []
         self.state = "discovering"
         self._count("sent.cps")
         return [pkt]
 
     def _cpa(self, ip, now):
+        # A CPA proves nothing about its source: certificates are kept per source, and
+        # only a path that validates selects the router. A bad path is not final: a newer
+        # copy of a component replaces the old one and the set is tried again, and other
+        # sources and CPS retransmissions go on until the CPS timeout.
         if self._cps is None:
             return self._drop("unexpected")
         m = certpath.parse(ip.payload)
         if m.identifier not in (self._cps[0], 0):    # 0: a CPA sent to all-nodes (rfc3971 6.4.2)
             return self._drop("identifier")
         src = bytes(ip.src)
-        if self.router is not None and src != self.router:
+        if self.router is not None and src != self.router:    # the configured router only
             return self._drop("source")
         n = m.all_components
         if n == 0:                  # rfc3971 6.4.5: the router has no path to our anchors
             self.events.append(("cpa-no-path", "router %s has no path to our trust anchors"
                                 % config.format_addr(src)))
             return self._drop("no_path")
-        if n > MAX_PATH or m.component >= n or (self._all and n != self._all):
+        if n > MAX_PATH or m.component >= n:
             return self._drop("components")
         o = m.find(ndopt.CERTIFICATE)
         if o is None:
@@ -129,25 +145,42 @@ class MobileNode:
         ctype, cert = ndopt.parse_certificate(m.raw, o[0], o[1])
         if ctype != ndopt.CERT_X509:
             return self._drop("cert_type")
-        self.router = src
-        self._all = n
-        if m.component not in self._certs:
-            self._certs[m.component] = bytes(cert)
-        if len(self._certs) < n:
+        p = self._path_of(src, n)
+        p.certs[m.component] = bytes(cert)
+        if len(p.certs) < n:
             return []
-        certs = [self._certs[k] for k in self._certs]
-        self._cps = self._certs = None
         try:
-            leaf = x509.validate_path(certs, self.anchors, now)
+            leaf = x509.validate_path([p.certs[k] for k in p.certs], self.anchors, now)
+            if not x509.covers(leaf, self.prefix, 64):
+                raise VerifyError("router certificate does not cover %s" % self.cfg["prefix"])
         except (ParseError, VerifyError) as e:
-            return self._fail("path-invalid", e.args[0])
-        if not x509.covers(leaf, self.prefix, 64):
-            return self._fail("path-invalid", "router certificate does not cover %s" % self.cfg["prefix"])
+            self._count("path.invalid")
+            self.events.append(("path-invalid", "router %s: %s" % (config.format_addr(src), e.args[0])))
+            return []
+        self._cps = self._paths = None
+        self.router = src
         self.router_key = leaf.public_key
         self.known = {send.key_hash(der.encode_spki(leaf.public_key)): leaf.public_key}
         self.state = "validated"
-        self.events.append(("path-valid", "router %s certified by %s" % (config.format_addr(self.router), leaf.name())))
+        self.events.append(("path-valid", "router %s certified by %s" % (config.format_addr(src), leaf.name())))
         return self._solicit(now)
+
+    def _path_of(self, src, n):
+        # The source's collection; a new one (a new source, or All Components changed)
+        # pushes out the oldest when MAX_SOURCES are being collected.
+        paths = self._paths
+        for p in paths:
+            if p.src == src:
+                if p.n == n:
+                    return p
+                paths.remove(p)
+                break
+        if len(paths) >= MAX_SOURCES:
+            del paths[0]
+            self._count("dropped.cpa_sources")
+        p = _Path(src, n)
+        paths.append(p)
+        return p
 
     # -- handover key request (rfc5269 3.1) ----------------------------------
     def _take_hkepk(self, now):
@@ -180,24 +213,27 @@ class MobileNode:
                               "provision more (fmipkey provision)" % (self.id.key.size * 8))
         priv, spki = self.hkepk
         ident = _rand16()
-        nonce = send.new_nonce()
         body = fmip.rtsolpr(ident, ndopt.fmip_lla(ndopt.LLA_WILDCARD, b"")
                             + ndopt.hk_request(self.cfg["at"], spki))
-        msg = send.message(self.addr, self.router, body, self.id.key, cga_params=self.id.cga_params,
-                           now=now, nonce=nonce)
-        pkt = icmp6.ipv6_header(self.addr, self.router, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)
-        self._sol = _Solicit(ident, nonce, priv,
-                             _Retx(pkt, now, RTSOLPR_TIMEOUT, self.cfg["rtsolpr_retries"]))
+        self._sol = _Solicit(ident, send.new_nonce(), priv, body,
+                             _Retx(None, now, RTSOLPR_TIMEOUT, self.cfg["rtsolpr_retries"]))
         self._refresh = None
         if self.state not in ("keyed", "fbu-sent", "done"):
             self.state = "requesting"
-        return self._send_rtsolpr(now, pkt)
+        return self._send_rtsolpr(now)
 
-    def _send_rtsolpr(self, now, pkt):
+    def _send_rtsolpr(self, now):
+        # Signed at each send with the current Timestamp: a copy of an earlier transmission
+        # is a replay to the AR's timestamp cache (rfc3971 5.3.4.2). Identifier and Nonce
+        # stay: it is the same solicitation, so a PrRtAdv answering any copy is accepted
+        # with the one nonce remembered (rfc3971 5.3.3, rfc5568 6.1.1).
+        sol = self._sol
+        msg = send.message(self.addr, self.router, sol.body, self.id.key, cga_params=self.id.cga_params,
+                           now=now, nonce=sol.nonce)
         self._sent.append(now)
         del self._sent[:-self.cfg["max_rtsolpr_rate"]]
         self._count("sent.rtsolpr")
-        return [pkt]
+        return [icmp6.ipv6_header(self.addr, self.router, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)]
 
     def _prrtadv(self, ip, m, now):
         sol = self._sol
@@ -330,7 +366,7 @@ class MobileNode:
         if self._cps is not None:
             d = self._due(self._cps[1], now, "cps")
             if d == "give-up":
-                return self._fail("cps-timeout", "no certification path from the router")
+                return self._fail("cps-timeout", "no valid certification path from the router")
             if d:
                 out.append(self._cps[1].pkt)
         sol = self._sol
@@ -347,7 +383,7 @@ class MobileNode:
                         return self._fail("rtsolpr-timeout", "no PrRtAdv from the router")
                     self.events.append(("rtsolpr-timeout", "no new handover key from the router"))
                 elif d:
-                    out.extend(self._send_rtsolpr(now, r.pkt))
+                    out.extend(self._send_rtsolpr(now))
         elif self._refresh is not None and now >= self._refresh:
             out.extend(self._solicit(now))
         if self._fbu is not None:

@@ -11,6 +11,7 @@ NOW = 1700000000                   # inside the fixtures' validity (2020..2040)
 PREFIX_TEXT = "2001:db8:1234:1::/64"  # inside cert_router.der's 2001:db8:1234::/48
 PREFIX = config.parse_prefix(PREFIX_TEXT)
 NCOA = bytes.fromhex("20010db8123400020000000000000042")
+ALL_NODES = b"\xff\x02" + bytes(13) + b"\x01"
 
 
 def key(name):
@@ -41,6 +42,37 @@ def pool(*names):
     return [key(n) for n in (names or ("rsa2048_a.pem", "rsa1024_pkcs8.pem", "rsa1024_a.pem"))]
 
 
+def cpa(src, ident, n, comp, cert, dst=ALL_NODES):
+    """A CPA from any source address: nothing in a CPA authenticates its source."""
+    msg = certpath.cpa(ident, n, comp, ndopt.certificate(cert))
+    icmp6.set_checksum(msg, src, dst)
+    return icmp6.ipv6_header(src, dst, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)
+
+
+def mint(cn, issuer_cn, issuer_key, pub, ca=False):
+    """A v3 certificate signed with issuer_key (sha256WithRSA, valid 2020..2040): a CA, or a
+    SEND router certificate for 2001:db8::/32. For paths to an anchor the MN does not trust."""
+    t = der.tlv
+
+    def name(s):
+        return t(0x30, t(0x31, t(0x30, t(0x06, b"\x55\x04\x03") + t(0x0C, s.encode()))))
+
+    def ext(oid, critical, value):
+        return t(0x30, t(0x06, oid) + (b"\x01\x01\xff" if critical else b"") + t(0x04, value))
+
+    alg = t(0x30, t(0x06, b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b") + b"\x05\x00")
+    if ca:
+        exts = ext(b"\x55\x1d\x13", True, t(0x30, b"\x01\x01\xff"))
+    else:
+        exts = ext(b"\x2b\x06\x01\x05\x05\x07\x01\x07", True,        # 2001:db8::/32
+                   t(0x30, t(0x30, t(0x04, b"\x00\x02") + t(0x30, t(0x03, b"\x00\x20\x01\x0d\xb8")))))
+        exts += ext(b"\x55\x1d\x25", False, t(0x30, t(0x06, b"\x2b\x06\x01\x05\x05\x07\x03\x17")))
+    tbs = t(0x30, t(0xA0, der.encode_int(2)) + der.encode_int(7) + alg + name(issuer_cn)
+            + t(0x30, t(0x17, b"200101000000Z") + t(0x17, b"400101000000Z")) + name(cn)
+            + der.encode_spki(pub) + t(0xA3, t(0x30, exts)))
+    return t(0x30, tbs + alg + t(0x03, b"\x00" + rsa.sign(issuer_key, tbs, "sha256")))
+
+
 def icmp(pkt):
     """(IPv6 header, ICMPv6 message) of an outgoing packet, after the checks every one must pass."""
     ip = icmp6.IPv6(pkt)
@@ -69,16 +101,11 @@ class FakeAR:
         self.key = None                # handover key issued
         self.at = None
 
-    def _out(self, dst, msg):
-        icmp6.set_checksum(msg, self.addr, dst)
-        return icmp6.ipv6_header(self.addr, dst, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)
-
     def cpas(self, cps_pkt, ident=None):
         ip, raw = icmp(cps_pkt)
         m = certpath.parse(raw)
         n = len(self.certs)
-        return [self._out(bytes(ip.src), certpath.cpa(m.identifier if ident is None else ident, n, n - 1 - i,
-                                                      ndopt.certificate(c)))
+        return [cpa(self.addr, m.identifier if ident is None else ident, n, n - 1 - i, c, bytes(ip.src))
                 for i, c in enumerate(self.certs)]
 
     def prrtadv(self, sol_pkt, now=NOW, at=None, lifetime=600, ident=None, nonce=None, signer=None,

@@ -1,7 +1,8 @@
 # The real AccessRouter and MobileNode over an in-memory link: CPS/CPA, RtSolPr/PrRtAdv
 # with the handover key, FBU/FBack. RSA-1024 on both sides, AT 0 and 1.
-from fakear import NCOA, NOW, anchors, cfg, chain, identity, pool
+from fakear import NCOA, NOW, anchors, cfg, chain, cpa, identity, pool
 from fmipkey import config
+from fmipkey.crypto import der
 from fmipkey.ar import AccessRouter
 from fmipkey.keystore import KeyStore
 from fmipkey.mn import MobileNode
@@ -9,9 +10,9 @@ from fmipkey.mn import MobileNode
 DEVICE_KEY = bytes(range(32))
 
 
-def pair(at, router=True, **kw):
+def pair(at, router=True, ar_cfg=None, **kw):
     ar_id = identity("rsa1024_a.pem")            # the key cert_router.der certifies
-    ar = AccessRouter(cfg(role="ar"), ar_id, list(reversed(chain())), KeyStore(DEVICE_KEY))
+    ar = AccessRouter(cfg(role="ar", **(ar_cfg or {})), ar_id, list(reversed(chain())), KeyStore(DEVICE_KEY))
     c = cfg(at=at, router=config.format_addr(ar_id.addr) if router else "", **kw)
     mn = MobileNode(c, identity("rsa1024_b.pem", modifier=b"\x02" * 16), anchors(), pool())
     return ar, mn
@@ -31,9 +32,13 @@ def link(ar, mn, out, now):
     return n
 
 
-def exchange(at, router=True):
+def exchange(at, router=True, forged=()):
+    """The whole exchange; forged: packets the MN gets right after its CPS, before the AR's."""
     ar, mn = pair(at, router)
-    link(ar, mn, mn.start(NOW), NOW)
+    cps = mn.start(NOW)
+    for p in forged:
+        assert mn.handle(p, NOW) == []
+    link(ar, mn, cps, NOW)
     assert mn.state == "keyed", (mn.state, mn.events, ar.events)
     key, got_at, expiry = mn.keys[(ar.addr, mn.addr)]
     assert (key, got_at) == ar.keystore.get(mn.addr, NOW)[:2] and got_at == at
@@ -56,6 +61,25 @@ def test_exchange_at1():
 def test_exchange_all_routers():
     ar, mn = exchange(0, router=False)
     assert mn.router == ar.addr
+
+
+def test_forged_all_nodes_cpa_first():
+    # a junk all-nodes CPA from another address neither becomes the router nor stops the MN
+    ar, mn = exchange(0, router=False, forged=[cpa(NCOA, 0, 1, 0, der.tlv(0x30, b"junk" * 40))])
+    assert mn.router == ar.addr and mn.counters["path.invalid"] == 1
+
+
+def test_retransmitted_rtsolpr_is_not_a_replay():
+    # The PrRtAdv to the first RtSolPr is lost. The AR (timestamp fuzz 0) takes the
+    # retransmission because it is signed anew with a newer timestamp.
+    ar, mn = pair(0, ar_cfg={"timestamp_fuzz": 0})
+    sol = []
+    for p in mn.start(NOW):
+        for q in ar.handle(p, NOW):
+            sol.extend(mn.handle(q, NOW))
+    assert len(sol) == 1 and len(ar.handle(sol[0], NOW)) == 1 and ar.counters["keys.issued"] == 1
+    link(ar, mn, mn.tick(NOW + 0.1), NOW + 0.1)
+    assert mn.state == "keyed" and ar.counters["keys.reused"] == 1, (mn.counters, ar.counters)
 
 
 def test_refresh_returns_the_same_key():

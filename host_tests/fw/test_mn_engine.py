@@ -1,10 +1,14 @@
 # The mobile node engine against a test-side AR (fakear.py): CPS -> CPA -> path validation ->
 # RtSolPr -> PrRtAdv -> handover key -> FBU -> FBack, and every rejection on the way.
-from fakear import NCOA, NOW, FakeAR, anchors, cfg, chain, icmp, identity, key, pool
+from fakear import NCOA, NOW, FakeAR, anchors, cfg, chain, cpa, icmp, identity, key, mint, pool
+from fwtest import data
 from fmipkey import send
-from fmipkey.crypto import der
-from fmipkey.mn import ALL_ROUTERS, MobileNode
+from fmipkey.crypto import der, x509
+from fmipkey.mn import ALL_ROUTERS, MAX_PATH, MAX_SOURCES, MobileNode
 from fmipkey.wire import certpath, fmip, mh, ndopt
+
+
+JUNK = der.tlv(0x30, b"junk" * 40)     # a DER SEQUENCE, no certificate
 
 
 def mn_for(ar, certs=None, **kw):
@@ -150,12 +154,21 @@ def test_prrtadv_from_other_source():
     assert mn.counters["dropped.source"] == 1 and mn.keys == {}
 
 
+def discovery_ends(mn):
+    """A bad path is not final: the MN keeps discovering until the CPS timeout, then fails."""
+    assert mn.state == "discovering" and mn.counters["path.invalid"] == 1
+    for t in (1, 3, 7):
+        assert len(mn.tick(NOW + t)) == 1                 # CPS retransmissions
+    assert mn.tick(NOW + 15) == [] and mn.state == "failed" and mn.events[-1][0] == "cps-timeout"
+    assert "sent.rtsolpr" not in mn.counters and mn.tick(NOW + 100) == []
+
+
 def path_fails(router_cert, why):
     ar = FakeAR()
     mn, out = mn_for(ar, certs=chain(router_cert))
-    assert out == [] and mn.state == "failed", (mn.state, mn.events)
+    assert out == [] and mn.router == ar.addr and mn.router_key is None
     assert mn.events[-1][0] == "path-invalid" and why in mn.events[-1][1], mn.events
-    assert "sent.rtsolpr" not in mn.counters and mn.tick(NOW + 100) == []
+    discovery_ends(mn)
 
 
 def test_path_prefix_outside_issuer():
@@ -176,14 +189,16 @@ def test_router_cert_not_covering_prefix():
     mn = MobileNode(c, identity("rsa1024_b.pem"), anchors(), pool())
     for p in ar.cpas(mn.start(NOW)[0]):
         out = mn.handle(p, NOW)
-    assert out == [] and mn.state == "failed" and "does not cover 2001:db8:5555::/64" in mn.events[-1][1]
+    assert out == [] and "does not cover 2001:db8:5555::/64" in mn.events[-1][1]
+    discovery_ends(mn)
 
 
 def test_path_not_to_anchor():
     # only the router certificate: its issuer (Test CA) is neither in the chain nor an anchor
     ar = FakeAR()
     mn, out = mn_for(ar, certs=[chain()[1]])
-    assert out == [] and mn.state == "failed" and "not in the chain nor a trust anchor" in mn.events[-1][1]
+    assert out == [] and "not in the chain nor a trust anchor" in mn.events[-1][1]
+    discovery_ends(mn)
 
 
 def test_cpa_wrong_identifier_and_source_ignored():
@@ -210,6 +225,94 @@ def test_all_routers_learns_router_from_cpa():
     for p in ar.cpas(mn.start(NOW)[0]):
         out = mn.handle(p, NOW)
     assert mn.router == ar.addr and bytes(icmp(out[0])[0].dst) == ar.addr
+
+
+def genuine_completes(mn, ar, cps):
+    """The genuine router's CPAs after whatever came before: the MN goes on to done."""
+    out = []
+    for p in ar.cpas(cps):
+        out = mn.handle(p, NOW)
+    assert mn.state == "requesting" and mn.router == ar.addr, (mn.state, mn.events)
+    assert mn.router_key == key("rsa1024_a.pem").public
+    mn.handle(ar.prrtadv(out[0]), NOW)
+    fbu = mn.fbu(ar.addr, NCOA, NOW)[0]
+    mn.handle(ar.fback(fbu), NOW)
+    assert mn.state == "done"
+
+
+def test_forged_all_nodes_cpa_before_genuine():
+    # Identifier 0, a junk certificate, from another address: the MN (no router configured)
+    # neither takes that address as its router nor gives up.
+    ar = FakeAR()
+    mn = MobileNode(cfg(), identity("rsa1024_b.pem"), anchors(), pool())
+    cps = mn.start(NOW)[0]
+    forger = identity("rsa1024_pkcs8.pem", modifier=b"\x05" * 16).addr
+    assert mn.handle(cpa(forger, 0, 1, 0, JUNK), NOW) == []
+    assert mn.state == "discovering" and mn.router is None and mn.counters["path.invalid"] == 1
+    assert mn.events[-1][0] == "path-invalid" and mn.events[-1][1].startswith("router 2001:db8:1234:1:")
+    genuine_completes(mn, ar, cps)
+
+
+def test_forged_cpa_from_router_address_overridden():
+    # A junk copy of component 1 claiming the configured router's address, ahead of the
+    # genuine one: the genuine copy replaces it before the set is complete.
+    ar = FakeAR()
+    mn = MobileNode(cfg(router=_text(ar.addr)), identity("rsa1024_b.pem"), anchors(), pool())
+    cps = mn.start(NOW)[0]
+    ident = certpath.parse(icmp(cps)[1]).identifier
+    assert mn.handle(cpa(ar.addr, ident, 2, 1, JUNK, mn.addr), NOW) == []
+    genuine_completes(mn, ar, cps)
+    assert "path.invalid" not in mn.counters
+
+
+def test_bad_path_retried_with_genuine_component():
+    # The forgery completes the router's set with junk: the path fails, and the genuine
+    # component arriving afterwards replaces the junk and the path validates.
+    ar = FakeAR()
+    mn = MobileNode(cfg(router=_text(ar.addr)), identity("rsa1024_b.pem"), anchors(), pool())
+    cps = mn.start(NOW)[0]
+    ident = certpath.parse(icmp(cps)[1]).identifier
+    ca, router = ar.cpas(cps)
+    mn.handle(ca, NOW)
+    assert mn.handle(cpa(ar.addr, ident, 2, 0, JUNK, mn.addr), NOW) == []
+    assert mn.state == "discovering" and mn.counters["path.invalid"] == 1
+    assert len(mn.handle(router, NOW)) == 1 and mn.state == "requesting"
+    assert mn.counters["path.invalid"] == 1 and mn.router_key == key("rsa1024_a.pem").public
+
+
+def test_valid_path_to_untrusted_anchor_from_other_source():
+    # A correctly signed path, to an anchor the MN does not trust, answering our CPS from
+    # another address first.
+    root_key = key("rsa2048_b.pem")
+    other_root = mint("Other Root", "Other Root", root_key, root_key.public, ca=True)
+    other_path = [other_root, mint("other-router", "Other Root", root_key, key("rsa1024_pkcs8.pem").public)]
+    assert x509.validate_path(other_path, [x509.parse(other_root)], NOW).name() == "other-router"
+    other = FakeAR(ident=identity("rsa1024_pkcs8.pem", modifier=b"\x05" * 16), certs=other_path)
+    ar = FakeAR()
+    mn = MobileNode(cfg(), identity("rsa1024_b.pem"), anchors(), pool())
+    cps = mn.start(NOW)[0]
+    for p in other.cpas(cps):
+        assert mn.handle(p, NOW) == []
+    assert mn.router is None and mn.router_key is None and mn.counters["path.invalid"] == 1
+    assert "not in the chain nor a trust anchor" in mn.events[-1][1]
+    genuine_completes(mn, ar, cps)
+
+
+def test_cpa_flood_from_many_sources_bounded():
+    ar = FakeAR()
+    mn = MobileNode(cfg(), identity("rsa1024_b.pem"), anchors(), pool())
+    cps = mn.start(NOW)[0]
+    cert = data("cert_router.der")
+    for i in range(20):
+        src = ar.addr[:15] + bytes((i,))
+        for c in range(MAX_PATH - 1):                     # never complete
+            mn.handle(cpa(src, 0, MAX_PATH, c, cert), NOW)
+        assert len(mn._paths) <= MAX_SOURCES
+        assert sum(len(p.certs) for p in mn._paths) <= MAX_SOURCES * (MAX_PATH - 1)
+    assert mn.handle(cpa(src, 0, MAX_PATH + 1, 0, cert), NOW) == []     # longer paths not kept
+    assert mn.counters["dropped.components"] == 1 and mn.counters["dropped.cpa_sources"] == 20 - MAX_SOURCES
+    assert mn.state == "discovering" and mn.router is None
+    genuine_completes(mn, ar, cps)
 
 
 def test_fback_bad_badf_wrong_seq_wrong_source_ignored():

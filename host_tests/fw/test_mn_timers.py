@@ -1,7 +1,7 @@
 # MobileNode timers: RtSolPr backoff and rate limit (rfc5568 6.1.1), CPS retries (rfc3971 6.4.6),
 # key refresh before HK-LIFETIME, HKEPK rotation (rfc5269 3.1), FBU retransmission.
 from fakear import NCOA, NOW, FakeAR, anchors, cfg, icmp, identity, key, pool
-from fmipkey import config
+from fmipkey import config, send
 from fmipkey.crypto import der
 from fmipkey.mn import MobileNode
 from fmipkey.wire import fmip, ndopt
@@ -28,6 +28,12 @@ def sol_info(pkt):
     return m.identifier, n, bytes(ndopt.parse_hk_request(m.raw, o[0], o[1])[1])
 
 
+def same_solicitation(pkts, first):
+    """pkts is one RtSolPr: the same identifier, nonce and HK Request as first."""
+    assert len(pkts) == 1 and sol_info(pkts[0]) == sol_info(first)
+    return True
+
+
 def spki(name):
     return der.encode_spki(key(name).public)
 
@@ -39,7 +45,7 @@ def test_rtsolpr_backoff_then_failed():
     assert mn.tick(T + 0.099) == []
     for at in (0.1001, 0.3011, 0.7021):          # 100, 200, 400 ms after the previous send
         assert mn.tick(T + at - 0.002) == []
-        assert mn.tick(T + at) == [first]              # the same signed RtSolPr again
+        assert same_solicitation(mn.tick(T + at), first)
     assert mn.counters["resent.rtsolpr"] == 3 and mn.counters["sent.rtsolpr"] == 4
     assert mn.tick(T + 1.5020) == [] and mn.state == "requesting"
     assert mn.tick(T + 1.5022) == [] and mn.state == "failed"
@@ -53,9 +59,30 @@ def test_rtsolpr_rate_limit():
     assert mn.tick(T + 0.1001) and mn.tick(T + 0.3002)
     assert mn.tick(T + 0.7003) == []                    # a 4th within one second: held back
     assert mn.tick(T + 0.999) == []
-    assert mn.tick(T + 1.0) == out
+    assert same_solicitation(mn.tick(T + 1.0), out[0])
     assert mn.tick(T + 1.79) == [] and mn.state == "requesting"
     assert mn.tick(T + 1.8) == [] and mn.state == "failed"
+
+
+def test_rtsolpr_retransmissions_signed_afresh():
+    # Each retransmission carries a newer Timestamp: an AR whose timestamp cache accepted the
+    # previous copy (fuzz 0) accepts it, where an identical copy would be a replay.
+    ar = FakeAR()
+    mn, out = node(ar, rtsolpr_retries=3, max_rtsolpr_rate=10)
+    cache = send.Timestamps(fuzz=0)
+    sent = [(out[0], T)]
+    for at in (0.1, 0.3, 0.7):
+        sent.append((mn.tick(T + at)[0], T + at))
+    last = 0
+    for pkt, t in sent:
+        ip, raw = icmp(pkt)
+        v = send.verify(fmip.parse(raw), ip.src, ip.dst, t, timestamps=cache, solicitation=True)
+        assert v.timestamp > last and sol_info(pkt) == sol_info(out[0])
+        last = v.timestamp
+    assert send.ts_units(T + 0.7) == last
+    # one nonce for all copies: the PrRtAdv answering the first is accepted
+    mn.handle(ar.prrtadv(out[0], now=T + 0.8), T + 0.8)
+    assert mn.state == "keyed"
 
 
 def test_zero_retries_fails_after_first_timeout():
