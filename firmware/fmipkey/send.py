@@ -172,8 +172,11 @@ def verify(m, src, dst, now, timestamps=None, known=None, nonce=None, solicitati
         key = known.get(bytes(kh)) if known else None
         if key is None:
             raise VerifyError("unknown signing key")
-    if not min_bits <= key.size * 8 <= max_bits:
+    if not min_bits <= key.bits <= max_bits:
         raise VerifyError("key size")
+    if key.e > 0x100000000 or not key.e & 1:
+        # a huge e would make this verification cost like a private operation; even e is no RSA key
+        raise VerifyError("public exponent")
     if len(sigfield) < key.size:
         raise VerifyError("signature truncated")
     if not rsa.verify_digest(key, _digest(raw, m.sig, src, dst), sigfield[:key.size], "sha1"):

@@ -181,3 +181,14 @@ def test_decrypt_failures_uniform():
 def test_octets():
     assert rsa.octets(0) == 1 and rsa.octets(255) == 1 and rsa.octets(256) == 2
     assert rsa.octets(1 << 1023) == 128 and rsa.octets((1 << 1024) - 1) == 128
+
+
+def test_bits():
+    # expected lengths by construction: 1 << k has k + 1 bits
+    assert rsa.bits(0) == 0 and rsa.bits(1) == 1 and rsa.bits(255) == 8 and rsa.bits(256) == 9
+    assert rsa.bits(0x10) == 5 and rsa.bits(0x7F) == 7
+    for k in (1016, 1020, 1023, 2047):
+        assert rsa.bits(1 << k) == k + 1 and rsa.bits((1 << k) | 1) == k + 1 and rsa.bits((1 << (k + 1)) - 1) == k + 1
+    pub = rsa.PublicKey((1 << 1016) | 1, 65537)   # 128 octets, only 1017 bits
+    assert pub.size == 128 and pub.bits == 1017
+    assert key("rsa1024_a.pem")[1].public.bits == 1024 and key("rsa2048_a.pem")[1].public.bits == 2048

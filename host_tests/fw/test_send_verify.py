@@ -1,7 +1,7 @@
 # SEND signing and verification (RFC 3971 5.1-5.3) with the static test keys, both interpreters.
 from fwtest import data, raises
 from fmipkey import send
-from fmipkey.crypto import cga, der
+from fmipkey.crypto import cga, der, rsa
 from fmipkey.errors import VerifyError
 from fmipkey.wire import fmip, icmp6, ndopt
 
@@ -178,6 +178,33 @@ def test_key_size_limits():
     priv, spki, params, src = node("rsa2048_a.pem")
     m = fmip.parse(rtsolpr(priv, params, src))
     assert raises(VerifyError, send.verify, m, src, AR, NOW, None, None, None, False, 1024, 1024).args[0] == "key size"
+
+
+def forged_key_rtsolpr(n, e):
+    # An RtSolPr whose CGA holds the public key (n, e), signed by another key: only the key
+    # checks before the RSA operation can tell it apart from a merely bad signature.
+    spki = der.encode_spki(rsa.PublicKey(n, e))
+    params = cga.encode(bytes(range(16)), PREFIX, 0, spki)
+    src = cga.address(params, 0)
+    return fmip.parse(rtsolpr(key("rsa1024_a.pem")[0], params, src)), src
+
+
+def test_key_size_counts_bits_not_octets():
+    m, src = forged_key_rtsolpr((1 << 1016) | 0xFFFF, 65537)   # 128 octets but 1017 bits
+    assert raises(VerifyError, send.verify, m, src, AR, NOW).args[0] == "key size"
+    m, src = forged_key_rtsolpr((1 << 1023) | 0xFFFF, 65537)   # 1024 bits: on to the signature
+    assert raises(VerifyError, send.verify, m, src, AR, NOW).args[0] == "bad signature"
+
+
+def test_public_exponent_bounded():
+    n = key("rsa1024_b.pem")[0].n
+    for e in ((1 << 40) + 1, 65536):
+        m, src = forged_key_rtsolpr(n, e)
+        assert raises(VerifyError, send.verify, m, src, AR, NOW).args[0] == "public exponent"
+    m, src = forged_key_rtsolpr(n, (1 << 32) + 1)               # odd but above 2^32
+    assert raises(VerifyError, send.verify, m, src, AR, NOW).args[0] == "public exponent"
+    m, src = forged_key_rtsolpr(n, (1 << 32) - 1)               # largest odd e allowed
+    assert raises(VerifyError, send.verify, m, src, AR, NOW).args[0] == "bad signature"
 
 
 def test_timestamp_units():

@@ -17,11 +17,24 @@ def octets(n):
     return (len("%x" % n) + 1) // 2
 
 
+def bits(n):
+    """Length of the non-negative integer n in bits: 4 per hex digit below the top one, plus
+    the top digit's own bits (MicroPython has no int.bit_length)."""
+    h = "%x" % n
+    top = int(h[0], 16)
+    b = 4 * (len(h) - 1)
+    while top:
+        b += 1
+        top >>= 1
+    return b
+
+
 class PublicKey:
     def __init__(self, n, e):
         self.n = n
         self.e = e
         self.size = octets(n)
+        self.bits = bits(n)   # the real modulus length: a 1017-bit n is 128 octets too
 
     def __eq__(self, other):
         return isinstance(other, PublicKey) and self.n == other.n and self.e == other.e
