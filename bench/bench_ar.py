@@ -38,7 +38,7 @@ CASES = {"rsa1024": ("rsa1024_a.pem", "rsa1024_b.pem", "rsa1024_pkcs8.pem"),
 MP_SETUP = """
 import gc, sys, time
 import arfix
-ar = arfix.make_ar(ar_key="%s")
+ar = arfix.make_ar(ar_key="%s", max_prrtadv_rate=100000)   # the exchange's cost, not the rate limit
 pkt = bytes.fromhex(open("%s").read())
 mn = pkt[8:24]
 def one():
@@ -193,7 +193,7 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         compile_mpy(d)
         for name, (ar_pem, mn_pem, hk_pem) in CASES.items():
-            ar = arfix.make_ar(ar_key=ar_pem)      # the MicroPython run makes the same AR (same CGA)
+            ar = arfix.make_ar(ar_key=ar_pem, max_prrtadv_rate=100000)   # as the MicroPython run (same CGA)
             mn = arfix.Node(mn_pem)
             pkt = arfix.rtsolpr(mn, ar.addr, arfix.key(hk_pem).public, at=0)
 

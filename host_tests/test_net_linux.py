@@ -40,7 +40,8 @@ def ipv6(src, dst, icmp_type, body, hop_limit=255):
 CROSSED = ipv6(A_LL, ALL_ROUTERS, 133, b"\x00" * 4, hop_limit=64)
 UNICAST = ipv6(A_LL, B_LL, 200, b"unicast to an unknown neighbor")
 MULTICAST = ipv6(A_LL, ALL_ROUTERS, 201, b"to all routers")
-REPLY = ipv6(B_LL, A_LL, 202, b"reply to a learnt neighbor")
+REPLY = ipv6(B_LL, A_LL, 202, b"reply to the frame's MAC")
+LATER = ipv6(B_LL, A_LL, 203, b"no MAC given: nothing learnt from A's frames")
 
 # The driver under test, receiving side (namespace B): receive two packets, answer the first.
 RECEIVER = """
@@ -48,6 +49,7 @@ import sys, select, binascii
 from fmipkey.net.linux import Link
 link = Link(sys.argv[1])
 reply = binascii.unhexlify(sys.argv[2])
+later = binascii.unhexlify(sys.argv[3])
 poll = select.poll()
 poll.register(link.fileno(), select.POLLIN)
 print("ready")
@@ -62,7 +64,8 @@ for i in range(50):
         r = link.recv()
     if len(got) >= 2:
         break
-link.send(reply)
+link.send(later)
+link.send(reply, got[0][1])
 print("got " + " ".join("%s/%s" % (binascii.hexlify(p).decode(), binascii.hexlify(m).decode()) for p, m in got))
 print("dropped %d" % link.counters["dropped.hop_limit"])
 link.close()
@@ -104,7 +107,7 @@ while time.time() < end:
         frame, sa = s.recvfrom(4096)
     except socket.timeout:
         continue
-    if frame[12:14] == b"\\x86\\xdd" and frame[14 + 6] == 58 and frame[14 + 40] in (133, 200, 201, 202):
+    if frame[12:14] == b"\\x86\\xdd" and frame[14 + 6] == 58 and frame[14 + 40] in (133, 200, 201, 202, 203):
         print(json.dumps([frame.hex(), sa[2]]), flush=True)
         if frame[14 + 40] == 202:
             break
@@ -152,7 +155,7 @@ def test_packets_cross_a_veth_intact(veth, interp):
     exe = str(MICROPYTHON) if interp == "micropython" else sys.executable
     env = dict(os.environ, MICROPYPATH=str(FIRMWARE), PYTHONPATH=str(FIRMWARE))
     sniffer = start(ns_b, [sys.executable, "-c", SNIFFER, if_b], env)
-    receiver = start(ns_b, [exe, "-c", RECEIVER, if_b, REPLY.hex()], env)
+    receiver = start(ns_b, [exe, "-c", RECEIVER, if_b, REPLY.hex(), LATER.hex()], env)
     sender = subprocess.run(["ip", "netns", "exec", ns_a, exe, "-c", SENDER, if_a,
                              CROSSED.hex(), UNICAST.hex(), MULTICAST.hex()],
                             capture_output=True, text=True, env=env, timeout=30)
@@ -174,16 +177,18 @@ def test_packets_cross_a_veth_intact(veth, interp):
     # the frames themselves, as an independent tap saw them on B's interface
     frames = [(bytes.fromhex(h), pkttype) for h, pkttype in map(json.loads, s_out.splitlines())]
     by_type = {f[14 + 40]: (f, pkttype) for f, pkttype in frames}
-    assert sorted(by_type) == [133, 200, 201, 202]
+    assert sorted(by_type) == [133, 200, 201, 202, 203]
     for t, packet in ((133, CROSSED), (200, UNICAST), (201, MULTICAST)):
         f, _ = by_type[t]
         assert f[6:12] == mac[ns_a] and f[12:14] == b"\x86\xdd" and f[14:] == packet
     # unknown unicast neighbor: B_LL's solicited-node group; multicast: 33:33 + low 32 bits
     assert by_type[200][0][:6] == b"\x33\x33\xff" + B_LL[13:]
     assert by_type[201][0][:6] == b"\x33\x33\x00\x00\x00\x02"
-    # the reply goes to the MAC learnt from A's frames, from B's own MAC (outgoing = 4)
+    # the reply goes to the MAC of the frame it answers, from B's own MAC (outgoing = 4)
     f, pkttype = by_type[202]
     assert (f[:6], f[6:12], f[14:], pkttype) == (mac[ns_a], mac[ns_b], REPLY, socket.PACKET_OUTGOING)
+    # no table learnt from unverified frames: without a MAC, A_LL's solicited-node group
+    assert by_type[203][0][:6] == b"\x33\x33\xff" + A_LL[13:]
 
 
 def test_unknown_interface_is_a_config_error():

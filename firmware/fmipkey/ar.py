@@ -7,7 +7,7 @@ from fmipkey import badf, config, send
 from fmipkey.compat import const
 from fmipkey.crypto import der, rsa, x509
 from fmipkey.errors import CryptoError, ParseError, VerifyError
-from fmipkey.keystore import KEY_LEN
+from fmipkey.keystore import KEY_LEN, OWNER_LEN
 from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
 
 ALL_NODES = b"\xff\x02" + bytes(13) + b"\x01"
@@ -19,7 +19,7 @@ MAX_EVENTS = const(32)    # events kept until the daemon drains them
 
 # FBack Status (rfc5568 6.2.3) per reason an FBU is refused
 ACCEPTED = const(0)
-UNSPECIFIED_REASON = const(128)   # sequence number not newer than the binding's
+UNSPECIFIED_REASON = const(128)   # sequence number not newer than the last accepted one
 PROHIBITED = const(129)           # not authorized: no/expired key, no BADF, bad SPI or MAC
 NO_RESOURCES = const(130)         # binding table full
 
@@ -34,15 +34,17 @@ class AccessRouter:
         self.keystore = keystore
         self.counters = {}
         self.events = []
-        self.bindings = {}            # PCoA -> (NCoA, expiry)
-        self._seq = {}                # PCoA -> sequence number of the FBU that set the binding
+        self.bindings = {}            # PCoA -> (NCoA, expiry); FBU sequence numbers live in the keystore
         self._ts = send.Timestamps(cfg["peer_cache_max"], cfg["timestamp_delta"], cfg["timestamp_fuzz"],
                                    cfg["timestamp_drift"])
         self._src_lla = ndopt.fmip_lla(ndopt.LLA_SOURCE, mac) if mac else b""
         self._prefix = config.parse_prefix(cfg["prefix"])
         self._neighbors = [(config.parse_lla(n["ap_id"]), config.parse_lla(n["nar_lla"]),
-                            config.parse_addr(n["nar_addr"]), config.parse_prefix(n["nar_prefix"]))
-                           for n in cfg["neighbors"]]
+                            config.parse_addr(n["nar_addr"]), config.parse_prefix(n["nar_prefix"]),
+                            n.get("fmip", True)) for n in cfg["neighbors"]]
+        # token bucket for PrRtAdv signatures: every RtSolPr, even a forged one, costs one
+        self._tokens = cfg["max_prrtadv_rate"]
+        self._tokens_at = None
         # Certification path as sent (rfc3971 6.4.2): the trust anchor (a self-signed
         # certificate at the end) is not sent; issuer names let a CPS pick its anchor.
         path = []
@@ -137,6 +139,8 @@ class AccessRouter:
             return self._drop("no_new_ap")       # rfc5568 6.1.1: MUST be included
         o = m.find(ndopt.NONCE)
         nonce = bytes(ndopt.parse_nonce(raw, o[0], o[1])) if o else None
+        if not self._token(now):
+            return self._drop("rate")             # before any RSA operation
         self._count("rtsolpr")
         code, opts = self._neighborhood(aps)
         reply = b"" if m.find(ndopt.HK_REQUEST) is None else self._hk_reply(m, ip, src, now)
@@ -146,11 +150,21 @@ class AccessRouter:
         self._count("prrtadv")
         return [icmp6.ipv6_header(self.addr, src, icmp6.NH_ICMPV6, len(msg)) + msg]
 
+    def _token(self, now):
+        rate = self.cfg["max_prrtadv_rate"]
+        if self._tokens_at is not None:
+            self._tokens = min(rate, self._tokens + max(0, now - self._tokens_at) * rate)
+        self._tokens_at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
     def _neighborhood(self, aps):
         """(PrRtAdv Code, options) for the requested APs (rfc5568 6.1.2, 6.4.3): a known
         NAR gets its tuple (Option-Code 1), an AP of our own prefix Option-Code 5, an
-        unknown AP Option-Code 6; Code 0 all resolved, 2 none, 3 some. A wildcard
-        lists the whole neighbourhood."""
+        unknown AP Option-Code 6, a neighbour configured "fmip": false Option-Code 7;
+        Code 0 all resolved, 2 none, 3 some. A wildcard lists the whole neighbourhood."""
         if aps[0][0] == ndopt.LLA_WILDCARD and self._neighbors:
             aps = [(ndopt.LLA_NEW_AP, n[0]) for n in self._neighbors]
         opts = []
@@ -159,6 +173,8 @@ class AccessRouter:
             n = self._neighbor(ap)
             if n is None:
                 opts.append(ndopt.fmip_lla(ndopt.LLA_NO_PREFIX, ap))
+            elif not n[4]:
+                opts.append(ndopt.fmip_lla(ndopt.LLA_NO_FMIP, ap))
             elif n[3] == self._prefix:
                 opts.append(ndopt.fmip_lla(ndopt.LLA_SAME_ROUTER, ap))
             else:
@@ -203,10 +219,17 @@ class AccessRouter:
                                 % (config.format_addr(src), hkepk.size * 8, v.key.size * 8))
         if at not in KEY_LEN:
             at = 1                           # unsupported: the stronger one we have
-        reused = self.keystore.get(src, now) is not None
-        rec = self.keystore.issue(src, at, now)   # existing key keeps the AT it was issued for
+        old = self.keystore.get(src, now)
+        owner = bytes(v.key_hash[:OWNER_LEN])
+        # Sec 0 CGAs cost nothing to mint: without a cap one RSA key could fill the store
+        if old is None and self.keystore.owned(owner, now) >= self.cfg["keys_per_pubkey"]:
+            return self._refuse("per_key", "%s: %d live keys for its public key already"
+                                % (config.format_addr(src), self.cfg["keys_per_pubkey"]))
+        # the existing key if its AT is the one asked or stronger (3.2), else a new one for that AT
+        rec = self.keystore.issue(src, at, now, owner)
         if rec is None:
             return self._refuse("full", "%s: key store full" % config.format_addr(src))
+        reused = old is not None and rec[0] == old[0]
         key, at, expiry = rec
         try:
             enc = rsa.encrypt(hkepk, key)
@@ -305,36 +328,45 @@ class AccessRouter:
         if rec is None:
             return self._reject(src, m, None, ncoa, PROHIBITED, "no_key", "no live handover key for %s"
                                 % config.format_addr(pcoa))
-        key, at, _ = rec
+        key, at, kexp = rec
         if not badf.verify(key, at, m, ncoa, par):
             return self._reject(src, m, rec, ncoa, PROHIBITED, "badf", "BADF missing or wrong for %s"
                                 % config.format_addr(pcoa))
-        last = self._seq.get(pcoa)
+        # The last accepted sequence number is kept with the key (sealed, saved before the
+        # FBack leaves), so a replayed FBU is refused after a deregistration, an expired
+        # binding or a restart: the BADF binds every FBU to that key.
+        b = self.bindings.get(pcoa)
+        if b is not None and b[1] <= now:
+            b = None
+        last = self.keystore.last_seq(pcoa)
         if last is not None:
             d = (m.seq - last) & 0xFFFF
-            if d == 0 and self.bindings[pcoa][0] == ncoa:
-                return [self._fback(src, m, rec, ncoa, ACCEPTED, m.lifetime)]   # a retransmission
+            # The same number is the last accepted FBU again (the BADF covers it all): a
+            # retransmission, acknowledged again only while it would change nothing.
+            unchanged = b is None if m.lifetime == 0 else b is not None and b[0] == ncoa
+            if d == 0 and unchanged:
+                return [self._fback(src, m, rec, ncoa, ACCEPTED, int(b[1] - now) if b else 0)]
             if d == 0 or d >= 0x8000:                                         # rfc3775 9.5.1
                 return self._reject(src, m, rec, ncoa, UNSPECIFIED_REASON, "seq", "sequence number %d not newer"
                                     " than %d" % (m.seq, last))
+        expiry = min(now + m.lifetime, kexp)   # forwarding ends with the key (rfc5269 3.6)
         if m.lifetime == 0:
             self.bindings.pop(pcoa, None)
-            self._seq.pop(pcoa, None)
         else:
-            if last is None and len(self.bindings) >= self.cfg["keystore_max"]:
+            if b is None and len(self.bindings) >= self.cfg["keystore_max"]:
                 self._expire(now)
                 if len(self.bindings) >= self.cfg["keystore_max"]:
                     return self._reject(src, m, rec, ncoa, NO_RESOURCES, "full", "binding table full")
-            self.bindings[pcoa] = (ncoa, now + m.lifetime)
-            self._seq[pcoa] = m.seq
+            self.bindings[pcoa] = (ncoa, expiry)
+        self.keystore.accept_seq(pcoa, m.seq)
+        life = int(expiry - now)
         self._count("fbu.accepted")
-        self._event("fbu-accepted", "%s -> %s for %d s" % (config.format_addr(pcoa), config.format_addr(ncoa), m.lifetime))
-        return [self._fback(src, m, rec, ncoa, ACCEPTED, m.lifetime)]
+        self._event("fbu-accepted", "%s -> %s for %d s" % (config.format_addr(pcoa), config.format_addr(ncoa), life))
+        return [self._fback(src, m, rec, ncoa, ACCEPTED, life)]
 
     def _expire(self, now):
         for p in [p for p in self.bindings if self.bindings[p][1] <= now]:
             del self.bindings[p]
-            del self._seq[p]
 
     def _reject(self, dst, m, rec, ncoa, status, reason, text):
         # No state changes. The FBack carries a BADF only when there is a key to make it with.

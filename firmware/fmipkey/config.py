@@ -20,6 +20,8 @@ SCHEMA = (
     ("hkepk_handovers", 10, ("int", 1, 1000000), "mn: handovers per encryption key pair (HKEPK-HANDOVERS)"),
     ("keystore_max", 256, ("int", 1, 100000), "handover keys kept at most"),
     ("peer_cache_max", 64, ("int", 1, 100000), "SEND timestamp cache entries (peers) kept at most"),
+    ("keys_per_pubkey", 2, ("int", 1, 100000), "ar: live handover keys per CGA public key (CGAs are free to mint)"),
+    ("max_prrtadv_rate", 50, ("int", 1, 100000), "ar: PrRtAdvs signed per second at most; more RtSolPrs are dropped"),
     ("max_cpa_rate", 10, ("int", 1, 1000), "ar: CPAs sent per second at most (RFC 3971 MAX_CPA_RATE)"),
     ("timestamp_delta", 300, ("int", 1, 86400), "accepted SEND timestamp offset, s (TIMESTAMP_DELTA)"),
     ("timestamp_fuzz", 1, ("num", 0, 3600), "SEND timestamp fuzz factor, s (TIMESTAMP_FUZZ)"),
@@ -39,10 +41,10 @@ SCHEMA = (
     ("device_key_file", "device.key", ("name",), "device key that seals the key store"),
     ("counters_file", "counters.json", ("name",), "counters the daemon writes: {name: int}"),
     ("counters_interval", 10, ("int", 1, 86400), "how often the daemon writes counters_file, s"),
-    ("neighbors", [], ("neighbors",), "ar: neighbouring ARs [{ap_id, nar_lla, nar_addr, nar_prefix}]"),
+    ("neighbors", [], ("neighbors",), "ar: neighbouring ARs [{ap_id, nar_lla, nar_addr, nar_prefix[, fmip]}]"),
     ("log", "info", ("choice", ("debug", "info", "warn", "error")), "log level"),
 )
-NEIGHBOR_KEYS = ("ap_id", "nar_lla", "nar_addr", "nar_prefix")
+NEIGHBOR_KEYS = ("ap_id", "nar_lla", "nar_addr", "nar_prefix")  # required; "fmip" (bool) optional
 HEX = "0123456789abcdefABCDEF"
 
 
@@ -204,8 +206,10 @@ def _neighbors(name, v):
         _bad(name, v, "a list of {\"ap_id\", \"nar_lla\", \"nar_addr\", \"nar_prefix\"} objects")
     for i, n in enumerate(v):
         where = "%s[%d]" % (name, i)
-        if type(n) is not dict or sorted(n) != sorted(NEIGHBOR_KEYS):
-            _bad(where, n, "an object with exactly the keys " + ", ".join(NEIGHBOR_KEYS))
+        if type(n) is not dict or sorted(k for k in n if k != "fmip") != sorted(NEIGHBOR_KEYS):
+            _bad(where, n, "an object with exactly the keys " + ", ".join(NEIGHBOR_KEYS) + " and optionally fmip")
+        if type(n.get("fmip", True)) is not bool:
+            _bad(where + ".fmip", n["fmip"], "true or false (false: that AP's router does not do fast handovers)")
         for key, parse, expect in (("ap_id", parse_lla, "hex link-layer id, e.g. 02:00:00:00:01:01"),
                                    ("nar_lla", parse_lla, "hex link-layer address, e.g. 02:00:00:00:02:01"),
                                    ("nar_addr", parse_addr, "the NAR's IPv6 address"),

@@ -1,6 +1,9 @@
 # The access router's handover keys (rfc5269 3.2, 3.6): one per MN care-of
-# CGA, with its algorithm type (AT) and HK-LIFETIME expiry; bounded; sealed at
-# rest under the device key so a flash dump reveals no key; saved atomically.
+# CGA, with its algorithm type (AT), HK-LIFETIME expiry, the last FBU sequence
+# number accepted under it (replay protection that outlives bindings and
+# restarts) and its owner (the CGA public key, to cap keys per key); bounded;
+# sealed at rest under the device key so copying the file reveals no key;
+# saved atomically.
 import os
 import struct
 
@@ -13,10 +16,14 @@ MAX_ENTRIES = const(256)
 KEY_LEN = {0: 20, 1: 32}  # AT -> key octets (NOTES.md: 0 HMAC-SHA1, 1 HMAC-SHA256)
 
 # File: MAGIC | nonce (12) | ciphertext | tag (32). Plaintext: records
-# CGA (16) | AT (1) | expiry (4, Unix s) | key (KEY_LEN[AT]), AES-256-CTR.
+# CGA (16) | flags+AT (1) | expiry (4, Unix s) | FBU seq (2) | owner (8) |
+# key (KEY_LEN[AT]), AES-256-CTR; the RAM record is the same without the CGA.
 # tag = HMAC-SHA256(mac key, SHA-256(MAGIC | nonce | ciphertext)): hashing
 # first lets save/load stream the file through a small buffer.
-MAGIC = b"FKKS\x01"
+MAGIC = b"FKKS\x02"
+SEQ_SET = const(0x80)  # flags+AT bit: an FBU was accepted, the seq field is valid
+OWNER_LEN = const(8)   # octets of the owner tag: SEND key hash prefix (2^64 to collide)
+_REC = const(15)       # RAM record head: flags+AT | expiry | seq | owner
 _NONCE = const(12)
 _TAG = const(32)
 _HEAD = const(17)  # len(MAGIC) + _NONCE
@@ -25,7 +32,7 @@ _CHUNK = const(256)  # file octets hashed per read: bounds the extra RAM
 
 class KeyStore:
     """Handover keys by CGA. In RAM each key is one dict entry, CGA bytes ->
-    bytes AT | expiry | key (no object per key). When full, expired keys go
+    bytes flags+AT | expiry | seq | owner | key (no object per key). When full, expired keys go
     first; then a new key is refused (counted in `refused`) rather than
     evicting a live one, so a flood of RtSolPrs cannot push out keys in use."""
 
@@ -55,11 +62,29 @@ class KeyStore:
             del self._keys[cga]
             self.dirty = True
             return None
-        return rec[5:], at, expiry
+        return rec[_REC:], at & 0x7F, expiry
 
-    def put(self, cga, key, at, now):
-        """Store (or replace) the CGA's key; returns its expiry, or None when the
-        store is full of live keys (the key is refused)."""
+    def last_seq(self, cga):
+        """Sequence number of the last FBU accepted under the CGA's key, or None."""
+        rec = self._keys.get(bytes(cga))
+        return struct.unpack_from(">H", rec, 5)[0] if rec and rec[0] & SEQ_SET else None
+
+    def accept_seq(self, cga, seq):
+        """Record an accepted FBU's sequence number with the CGA's key (which must exist)."""
+        cga = bytes(cga)
+        rec = self._keys[cga]
+        self._keys[cga] = bytes((rec[0] | SEQ_SET,)) + rec[1:5] + struct.pack(">H", seq) + rec[7:]
+        self.dirty = True
+
+    def owned(self, owner, now):
+        """How many live keys belong to `owner`."""
+        owner = bytes(owner)
+        return sum(1 for rec in self._keys.values() if rec[7:_REC] == owner and now < struct.unpack_from(">I", rec, 1)[0])
+
+    def put(self, cga, key, at, now, owner=bytes(OWNER_LEN)):
+        """Store (or replace) the CGA's key, with no FBU sequence number yet;
+        returns its expiry, or None when the store is full of live keys (the
+        key is refused). owner: OWNER_LEN octets naming the CGA public key."""
         if KEY_LEN.get(at) != len(key):
             raise ValueError("AT %d needs a %s-octet key" % (at, KEY_LEN.get(at)))
         cga = bytes(cga)
@@ -68,19 +93,22 @@ class KeyStore:
             if len(self._keys) >= self.max_entries:
                 self.refused += 1
                 return None
+        if len(owner) != OWNER_LEN:
+            raise ValueError("owner must be %d octets" % OWNER_LEN)
         expiry = int(now) + self.lifetime
-        self._keys[cga] = struct.pack(">BI", at, expiry) + key
+        self._keys[cga] = struct.pack(">BIH", at, expiry, 0) + owner + key
         self.dirty = True
         return expiry
 
-    def issue(self, cga, at, now):
-        """rfc5269 3.2: the CGA's existing key (with the AT it was issued for),
-        else a new random key for `at` (3.6). (key, at, expiry), or None if full."""
+    def issue(self, cga, at, now, owner=bytes(OWNER_LEN)):
+        """rfc5269 3.2: the CGA's existing key when its AT is `at` or stronger,
+        else a new random key for `at` (3.6; it replaces a weaker one, so the
+        Reply's AT is never below the request's). (key, at, expiry), or None if full."""
         rec = self.get(cga, now)
-        if rec is not None:
+        if rec is not None and rec[1] >= at:
             return rec
         key = backend.random_bytes(KEY_LEN[at])
-        expiry = self.put(cga, key, at, now)
+        expiry = self.put(cga, key, at, now, owner)
         return None if expiry is None else (key, at, expiry)
 
     def entries(self, now):
@@ -88,7 +116,7 @@ class KeyStore:
         for cga, rec in self._keys.items():
             at, expiry = struct.unpack_from(">BI", rec)
             if now < expiry:
-                yield cga, at, expiry
+                yield cga, at & 0x7F, expiry
 
     def discard(self, cga):
         """Forget the CGA's key (rfc5269 3.6: forwarding for its care-of address ended)."""
@@ -133,11 +161,15 @@ class KeyStore:
         """Replace the keys with those sealed in `path` (expired ones skipped).
         Refuses a truncated file (ParseError), a tampered file or one sealed
         under another device key (VerifyError), or more live keys than
-        max_entries (ParseError); on any refusal the store is unchanged.
+        max_entries (ParseError), a file of another format version (ParseError
+        naming both versions); on any refusal the store is unchanged.
         Two passes over the file: authenticate it, then decrypt records."""
         body = os.stat(path)[6] - _HEAD - _TAG
         with open(path, "rb") as f:
             head = f.read(_HEAD)
+            if len(head) >= 5 and head[:4] == MAGIC[:4] and head[4] != MAGIC[4]:
+                raise ParseError("key store file: format version %d, this firmware reads version %d only;"
+                                 " remove the file (MNs ask for new keys)" % (head[4], MAGIC[4]))
             if body < 0 or head[:len(MAGIC)] != MAGIC:
                 raise ParseError("key store file: not a sealed key store or truncated")
             h = backend.sha256(head)
@@ -152,13 +184,14 @@ class KeyStore:
             h = backend.sha256(head)
             ctr = _Ctr(self._enc, head[len(MAGIC):])
             keys, left = {}, body
+            n = 16 + _REC
             while left:
-                rec = ctr.xor(_read(f, 21, h)) if left >= 21 else b""  # CGA | AT | expiry
-                kl = KEY_LEN.get(rec[16]) if rec else None
-                if kl is None or left < 21 + kl:
+                rec = ctr.xor(_read(f, n, h)) if left >= n else b""  # CGA | record head
+                kl = KEY_LEN.get(rec[16] & 0x7F) if rec else None
+                if kl is None or left < n + kl:
                     raise ParseError("key store file: bad record")
                 key = ctr.xor(_read(f, kl, h))
-                left -= 21 + kl
+                left -= n + kl
                 if now < struct.unpack_from(">I", rec, 17)[0]:
                     keys[rec[:16]] = rec[16:] + key
                     if len(keys) > self.max_entries:

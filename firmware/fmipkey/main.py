@@ -62,26 +62,35 @@ def _exists(path):
 
 
 class Daemon:
-    def __init__(self, opts):
+    def __init__(self, opts, link=None):
+        """link: the link driver; None opens net.linux.Link on the configured interface."""
         self.opts = opts
         self.bundle = b = opts["bundle"].rstrip("/") or "/"
         self.cfg = cfg = config.load(b + "/config.json")
         self.role = cfg["role"]
-        self.counters = {"errors.engine": 0, "errors.send": 0}
+        self.counters = {"errors.engine": 0, "errors.send": 0, "errors.save": 0, "errors.link": 0,
+                         "errors.counters": 0, "dropped.unsaved": 0}
+        self._errors = {}  # counter -> text of the I/O error last logged for it
         ident = identity.load(b, cfg)
         self.ks = None
         if self.role == "ar":
             from fmipkey.ar import AccessRouter
             certs = [c.der for c in identity.certificates(b, cfg["certs_file"])]
             self.ks = keystore.KeyStore(self._read(cfg["device_key_file"]), cfg["keystore_max"], cfg["hk_lifetime"])
+            # Warn, not refuse: a flash over the REPL cannot set file modes (MicroPython has no
+            # chmod) and littlefs has none; provisioning writes it 0600 (docs/firmware-api.md).
+            if os.stat(self.path(cfg["device_key_file"]))[0] & 0o077:
+                self.log("warning", "%s is readable by group/other: chmod 600 it" % cfg["device_key_file"])
             self._load_keys()
         else:
             from fmipkey.mn import MobileNode
             anchors = identity.certificates(b, cfg["anchors_file"])
             pool = identity.private_keys(b, cfg["hkepk_file"])
         self.addr = ident.addr
-        from fmipkey.net.linux import Link  # after the file checks: they need no socket
-        self.link = Link(cfg["interface"])
+        if link is None:
+            from fmipkey.net.linux import Link  # after the file checks: they need no socket
+            link = Link(cfg["interface"])
+        self.link = link
         if self.role == "ar":
             self.engine = AccessRouter(cfg, ident, certs, self.ks, self.link.mac)
         else:
@@ -89,7 +98,8 @@ class Daemon:
         self.log("start", "%s on %s, CGA %s" % (self.role, cfg["interface"], config.format_addr(ident.addr)))
 
     def path(self, name):
-        return self.bundle + "/" + name
+        # absolute names let device.key live apart from the bundle (boards/unix/README.md)
+        return name if name[:1] == "/" else self.bundle + "/" + name
 
     def _read(self, name):
         try:
@@ -115,47 +125,84 @@ class Daemon:
         sys.stdout.write("%.3f %s %s %s\n" % (time.time(), self.role, event, text))
         sys.stdout.flush()
 
-    def call(self, what, *args):
-        """One engine step; sends its packets and logs its events. An unexpected
-        exception is logged and counted, never fatal: the next packet gets a fresh try."""
+    def fail(self, name, e):
+        """Count an I/O error and keep running; logged once until it changes or clears
+        (a full flash or a downed link would otherwise log every loop)."""
+        self.counters[name] += 1
+        text = "%s %s" % (type(e).__name__, e)
+        if self._errors.get(name) != text:
+            self._errors[name] = text
+            self.log("error", "%s: %s" % (name, text))
+
+    def cleared(self, name):
+        if self._errors.pop(name, None) is not None:
+            self.log("recovered", name)
+
+    def call(self, what, *args, mac=None):
+        """One engine step: logs its events, saves the key store, then sends its
+        packets. An unexpected exception is logged and counted, never fatal: the
+        next packet gets a fresh try. mac: the source MAC of the frame handled."""
         try:
             out = getattr(self.engine, what)(*args)
         except Exception as e:
             self.counters["errors.engine"] += 1
             self.log("error", "%s: %s %s" % (what, type(e).__name__, e))
             out = []
-        for pkt in out or ():
+        out = out or ()
+        # A key or FBU sequence number goes to flash before the packet announcing it:
+        # a crash in between must not leave an MN holding a key the AR has lost.
+        if not self.drain():
+            self.counters["dropped.unsaved"] += len(out)   # the MN retransmits; the save is retried
+            return
+        src = args[0][8:24] if mac is not None else None
+        for pkt in out:
             try:
-                self.link.send(pkt)
+                # an answer goes to the MAC of the frame it answers (the link learns no table)
+                self.link.send(pkt, mac if src is not None and pkt[24:40] == src else None)
             except OSError as e:
                 self.counters["errors.send"] += 1
                 self.log("error", "send: %s" % e)
-        self.drain()
 
     def drain(self):
+        """Log the engine's events; save the key store if it changed. False when
+        it changed and could not be saved (it stays dirty: the next call retries)."""
         events = self.engine.events
         for name, text in events:
             self.log(name, text)
         del events[:]
-        if self.ks is not None and self.ks.dirty:
+        if self.ks is None or not self.ks.dirty:
+            return True
+        try:
             self.ks.save(self.path(self.cfg["keystore_file"]))
-            if self.opts["export"]:
-                now = time.time()
-                self.export([(self.addr, c) + self.ks.get(c, now) for c, _, _ in list(self.ks.entries(now))])
+        except Exception as e:  # OSError (flash full, read-only), MemoryError
+            self.fail("errors.save", e)
+            return False
+        self.cleared("errors.save")
+        if self.opts["export"]:
+            now = time.time()
+            self.export([(self.addr, c) + self.ks.get(c, now) for c, _, _ in list(self.ks.entries(now))])
+        return True
 
     def export(self, keys):
         """hk.json: the handover keys this node holds, for the demo and its checks."""
-        _write_json(self.path("hk.json"), [
-            {"ar": config.format_addr(ar), "cga": config.format_addr(cga), "at": at,
-             "key": "".join("%02x" % b for b in key), "expiry": int(expiry)}
-            for ar, cga, key, at, expiry in keys])
+        try:
+            _write_json(self.path("hk.json"), [
+                {"ar": config.format_addr(ar), "cga": config.format_addr(cga), "at": at,
+                 "key": "".join("%02x" % b for b in key), "expiry": int(expiry)}
+                for ar, cga, key, at, expiry in keys])
+        except OSError as e:
+            self.fail("errors.save", e)
 
     def write_counters(self):
         c = {}
         for src in (self.engine.counters, self.link.counters, self.counters):
             for k in src:
                 c[k] = c.get(k, 0) + src[k]
-        _write_json(self.path(self.cfg["counters_file"]), c)
+        try:
+            _write_json(self.path(self.cfg["counters_file"]), c)
+            self.cleared("errors.counters")
+        except OSError as e:
+            self.fail("errors.counters", e)
 
     def run(self):
         """Returns the exit status: AR 0 when interrupted; MN 0 on FBack accepted."""
@@ -170,11 +217,16 @@ class Daemon:
             while True:
                 ready = poll.poll(int(TICK * 1000))
                 if ready:
-                    while True:
-                        r = self.link.recv()
-                        if r is None:
-                            break
-                        self.call("handle", r[0], time.time())
+                    try:
+                        while True:
+                            r = self.link.recv()
+                            if r is None:
+                                break
+                            self.call("handle", r[0], time.time(), mac=r[1])
+                        self.cleared("errors.link")
+                    except OSError as e:  # ENETDOWN and the like: the interface may come back
+                        self.fail("errors.link", e)
+                        time.sleep(TICK)  # an erroring socket polls ready at once: do not spin
                 now = time.time()
                 if now - last_tick >= TICK:
                     last_tick = now

@@ -1,5 +1,7 @@
 # FBU at the PAR (rfc5269 3.5, rfc5568 6.2.2, 6.2.3, 6.4.5): the BADF is checked with the
 # handover key of the care-of CGA in the Home Address option before any binding changes.
+import os
+
 from arfix import NCOA, NOW, Node, fbu, make_ar
 from fmipkey.crypto import hmac
 from fmipkey.wire import mh
@@ -130,3 +132,53 @@ def test_not_ours_checksum_and_fback_ignored():
     m, _ = mh.fback(0, 1, 1, auth_len=0)
     assert ar.handle(mh.packet(MN.addr, ar.addr, m), NOW) == [] and ar.counters["ignored"] == 1
     assert ar.bindings == {} and "fback" not in ar.counters
+
+
+def accepted(ar, pkt, now, lifetime=300):
+    m = fback(ar, ar.handle(pkt, now))
+    assert m.status == 0 and m.lifetime == lifetime
+    return m
+
+
+def test_replay_after_deregistration_refused():
+    ar = keyed()
+    old = fbu(MN.addr, ar.addr, KEY0, 0, seq=5)
+    accepted(ar, old, NOW)
+    dereg = fbu(MN.addr, ar.addr, KEY0, 0, seq=6, lifetime=0)
+    accepted(ar, dereg, NOW + 1, 0)
+    assert ar.bindings == {}
+    rejected(ar, old, 128, "seq", now=NOW + 2, key=KEY0)
+    # the deregistration retransmitted changes nothing: acknowledged again
+    accepted(ar, dereg, NOW + 3, 0)
+    assert ar.bindings == {} and ar.counters["fbu.accepted"] == 2 and ar.counters["fback"] == 4
+
+
+def test_replay_after_binding_expiry_refused():
+    ar = keyed()
+    old = fbu(MN.addr, ar.addr, KEY0, 0, seq=5)
+    accepted(ar, old, NOW)
+    ar.tick(NOW + 300)
+    assert ar.bindings == {}
+    rejected(ar, old, 128, "seq", now=NOW + 301, key=KEY0)
+
+
+def test_replay_after_restart_refused():
+    path = "/tmp/fk_arfbu_%s" % "".join("%02x" % b for b in os.urandom(6))
+    ar = keyed()
+    old = fbu(MN.addr, ar.addr, KEY0, 0, seq=5)
+    accepted(ar, old, NOW)
+    assert ar.keystore_dirty      # the accepted sequence number is to be saved with the key
+    try:
+        ar.keystore.save(path)
+        ar = make_ar()            # a new process: no bindings, the key store from the file
+        ar.keystore.load(path, NOW + 10)
+    finally:
+        os.remove(path)
+    rejected(ar, old, 128, "seq", now=NOW + 10, key=KEY0)
+    accepted(ar, fbu(MN.addr, ar.addr, KEY0, 0, seq=6), NOW + 11)
+
+
+def test_binding_lifetime_capped_at_the_key_lifetime():
+    ar = keyed()
+    accepted(ar, fbu(MN.addr, ar.addr, KEY0, 0, seq=1, lifetime=600), NOW + 43000, 200)
+    assert ar.bindings[MN.addr] == (NCOA, NOW + 43200)

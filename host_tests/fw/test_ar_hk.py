@@ -191,13 +191,40 @@ def test_keystore_full():
     assert hk_reply(m) is not None and ar.keystore.get(MN.addr, NOW + 43200) is None
 
 
-def test_existing_key_keeps_its_at():
-    # rfc5269 3.2: the existing key MUST be returned; it keeps the AT it was issued for
+def test_existing_key_upgraded_for_a_stronger_at():
+    # rfc5269 3.2: the existing key is returned when its AT is the one asked or stronger; a verified
+    # request for a stronger AT gets a new key of that AT (an AT 0 key would be a downgrade)
     ar = make_ar()
-    exchange(ar, rtsolpr(MN, ar.addr, HKEPK.public, at=0))
-    at, _, enc = hk_reply(exchange(ar, rtsolpr(MN, ar.addr, HKEPK.public, at=1, now=NOW + 1, nonce=b"NONCE2"),
-                                   NOW + 1, b"NONCE2"))
-    assert at == 0 and len(rsa.decrypt(HKEPK, enc)) == 20
+    k0 = rsa.decrypt(HKEPK, hk_reply(exchange(ar, rtsolpr(MN, ar.addr, HKEPK.public, at=0)))[2])
+    at, life, enc = hk_reply(exchange(ar, rtsolpr(MN, ar.addr, HKEPK.public, at=1, now=NOW + 1, nonce=b"NONCE2"),
+                                      NOW + 1, b"NONCE2"))
+    k1 = rsa.decrypt(HKEPK, enc)
+    assert at == 1 and len(k1) == 32 and k1[:20] != k0 and life == 43200
+    assert ar.keystore.get(MN.addr, NOW + 1) == (k1, 1, NOW + 1 + 43200) and len(ar.keystore) == 1
+    # a weaker request later: the stronger existing key, unchanged
+    at, life, enc = hk_reply(exchange(ar, rtsolpr(MN, ar.addr, HKEPK.public, at=0, now=NOW + 2, nonce=b"NONCE3"),
+                                      NOW + 2, b"NONCE3"))
+    assert at == 1 and rsa.decrypt(HKEPK, enc) == k1 and life == 43199
+    assert ar.counters["keys.issued"] == 2 and ar.counters["keys.reused"] == 1
+
+
+def test_live_keys_per_public_key_are_capped():
+    # Sec 0 CGAs are free to mint from one RSA key: it gets keys_per_pubkey keys, the store stays open
+    ar = make_ar(keys_per_pubkey=2)
+    cgas = [Node("rsa1024_b.pem", bytes(15) + bytes([i])) for i in range(3)]
+    for n in cgas[:2]:
+        assert hk_reply(exchange(ar, rtsolpr(n, ar.addr, HKEPK.public), mn=n)) is not None
+    refused(ar, rtsolpr(cgas[2], ar.addr, HKEPK.public), mn=cgas[2])
+    assert ar.counters["keys.refused.per_key"] == 1 and len(ar.keystore) == 2
+    # a CGA that has a key still gets it; another public key gets its own
+    assert hk_reply(exchange(ar, rtsolpr(cgas[0], ar.addr, HKEPK.public, now=NOW + 1, nonce=b"NONCE2"), NOW + 1,
+                             b"NONCE2", mn=cgas[0])) is not None
+    other = Node("rsa1024_a.pem", bytes(15) + b"\x07")
+    assert hk_reply(exchange(ar, rtsolpr(other, ar.addr, HKEPK.public), mn=other)) is not None
+    # once the first keys expired, the public key may have new ones
+    later = NOW + 43200
+    m = exchange(ar, rtsolpr(cgas[2], ar.addr, HKEPK.public, now=later), later, mn=cgas[2])
+    assert hk_reply(m) is not None
 
 
 def test_unsigned_rtsolpr_gets_a_signed_answer_without_key():

@@ -1,6 +1,9 @@
 # PrRtAdv Code and per-AP Option-Codes (rfc5568 6.1.2, 6.4.1, 6.4.3) for what an RtSolPr asks.
 from arfix import AP_NAR, AP_OWN, AP_UNKNOWN, NAR_ADDR, NAR_LLA, NAR_PREFIX, NOW, Node, make_ar, prrtadv, rtsolpr
+from fmipkey import config
+from fmipkey.errors import ConfigError
 from fmipkey.wire import ndopt
+from fwtest import raises
 
 MN = Node("rsa1024_b.pem")
 
@@ -64,3 +67,38 @@ def test_other_options_ignored_and_no_new_ap_dropped():
     assert ar.handle(rtsolpr(MN, ar.addr, aps=((2, AP_NAR),)), NOW) == []
     assert ar.counters["dropped.no_new_ap"] == 1
     assert answer(ar, ((2, b"\x02\x00\x00\x00\x00\x05"), (1, AP_NAR)))[0] == 0
+
+
+def no_fmip_neighbors():
+    n = make_ar().cfg["neighbors"]
+    return [dict(n[0], fmip=False), n[1]]
+
+
+def test_neighbour_without_fast_handovers_gets_option_code_7():
+    # rfc5568 6.4.3: Option-Code 7, no other options; it resolves nothing (6.1.2: Code 2, or 3 for a subset)
+    ar = make_ar(neighbors=no_fmip_neighbors())
+    assert answer(ar, ((1, AP_NAR),)) == (2, [("lla", 7, AP_NAR)])
+    assert answer(ar, ((0, b""),)) == (2, [("lla", 7, AP_NAR), ("lla", 5, AP_OWN)])
+    n = no_fmip_neighbors()
+    n[1] = dict(n[0], ap_id="02:00:00:00:01:03", fmip=True)            # another AP of that NAR, FMIP on
+    code, opts = answer(make_ar(neighbors=n), ((1, AP_NAR), (1, bytes.fromhex("020000000103"))))
+    assert code == 3 and opts[0] == ("lla", 7, AP_NAR) and opts[1][:2] == ("lla", 1) and len(opts) == 5
+    # "fmip": true is the default; anything but a boolean is refused
+    assert answer(make_ar(neighbors=[dict(n[1], fmip=True)]), ((1, bytes.fromhex("020000000103")),))[0] == 0
+    e = raises(ConfigError, config.validate, {"neighbors": [dict(n[1], fmip="no")]})
+    assert "neighbors[0].fmip" in e.args[0]
+    raises(ConfigError, config.validate, {"neighbors": [dict(n[1], other=1)]})
+
+
+def test_prrtadv_signing_is_rate_limited():
+    # every RtSolPr, verifiable or not, costs an RSA signature: a token bucket of max_prrtadv_rate/s
+    ar = make_ar(max_prrtadv_rate=2)
+    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW)) == 1
+    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW)) == 1
+    assert ar.handle(rtsolpr(MN, ar.addr), NOW) == [] and ar.counters["dropped.rate"] == 1
+    assert ar.counters["prrtadv"] == 2 and ar.counters["rtsolpr"] == 2
+    assert ar.handle(rtsolpr(MN, ar.addr), NOW + 0.25) == []              # half a token back
+    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW + 0.5)) == 1
+    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW + 10)) == 1             # refilled, capped at 2
+    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW + 10)) == 1
+    assert ar.handle(rtsolpr(MN, ar.addr), NOW + 10) == [] and ar.counters["dropped.rate"] == 3

@@ -101,11 +101,53 @@ def test_issue_returns_existing_key_else_new_random_one():
     ks = KeyStore(DEV, max_entries=2)
     k1, at1, exp1 = ks.issue(cga(1), 0, T0)
     assert len(k1) == 20 and at1 == 0 and exp1 == T0 + 43200
-    # same CGA later, even asking for another AT: the existing key (rfc5269 3.2)
-    assert ks.issue(cga(1), 1, T0 + 5) == (k1, 0, exp1)
+    # same CGA later, same AT: the existing key (rfc5269 3.2)
+    assert ks.issue(cga(1), 0, T0 + 5) == (k1, 0, exp1)
     k2, at2, _ = ks.issue(cga(2), 1, T0)
     assert len(k2) == 32 and at2 == 1 and k2[:20] != k1
+    assert ks.issue(cga(2), 0, T0 + 5) == (k2, 1, T0 + 43200)   # a weaker AT asked: the stronger key
     assert ks.issue(cga(3), 0, T0) is None and ks.refused == 1
+
+
+def test_issue_replaces_a_weaker_key_for_a_stronger_at():
+    # rfc5269 3.2: the Reply's AT is the requested one or stronger, so an AT 0 key cannot answer AT 1
+    ks = KeyStore(DEV, max_entries=1)
+    k1, _, _ = ks.issue(cga(1), 0, T0)
+    ks.accept_seq(cga(1), 9)
+    k2, at2, exp2 = ks.issue(cga(1), 1, T0 + 5)
+    assert len(k2) == 32 and at2 == 1 and exp2 == T0 + 5 + 43200 and k2[:20] != k1
+    assert ks.get(cga(1), T0 + 6) == (k2, 1, exp2) and len(ks) == 1
+    assert ks.last_seq(cga(1)) is None      # FBUs under the old key no longer verify: a fresh start
+
+
+def test_fbu_sequence_number_kept_with_the_key():
+    path = tmp_path()
+    try:
+        ks = KeyStore(DEV)
+        ks.put(cga(1), key(1), 0, T0)
+        assert ks.last_seq(cga(1)) is None and ks.last_seq(cga(2)) is None
+        ks.dirty = False
+        ks.accept_seq(cga(1), 0xFFFF)
+        assert ks.dirty and ks.last_seq(cga(1)) == 0xFFFF and ks.get(cga(1), T0) == (key(1), 0, T0 + 43200)
+        ks.save(path)
+        back = KeyStore(DEV)
+        back.load(path, T0 + 1)
+        assert back.last_seq(cga(1)) == 0xFFFF and back.get(cga(1), T0 + 1) == (key(1), 0, T0 + 43200)
+        back.put(cga(1), key(2), 0, T0 + 2)     # a new key starts without one
+        assert back.last_seq(cga(1)) is None
+    finally:
+        cleanup(path)
+
+
+def test_live_keys_counted_per_owner():
+    ks = KeyStore(DEV, lifetime=100)
+    a, b = b"A" * 8, b"B" * 8
+    ks.issue(cga(1), 0, T0, a)
+    ks.issue(cga(2), 1, T0 + 50, a)
+    ks.issue(cga(3), 0, T0, b)
+    assert ks.owned(a, T0) == 2 and ks.owned(b, T0) == 1 and ks.owned(b"C" * 8, T0) == 0
+    assert ks.owned(a, T0 + 100) == 1          # expired keys do not count
+    raises(ValueError, ks.put, cga(4), key(4), 0, T0, b"short")
 
 
 def test_dirty_tracks_unsaved_changes():
@@ -186,14 +228,29 @@ def test_file_format_matches_documentation():
             blob = f.read()
     finally:
         cleanup(path)
-    assert blob[:5] == b"FKKS\x01" and len(blob) == 17 + 41 + 32
+    assert blob[:5] == b"FKKS\x02" and len(blob) == 17 + 51 + 32
     mac = hmac.digest("sha256", DEV, b"fmipkey keystore mac")
     assert hmac.digest("sha256", mac, backend.sha256(blob[:-32]).digest()) == blob[-32:]
     enc = hmac.digest("sha256", DEV, b"fmipkey keystore enc")
     nonce = blob[5:17]
-    stream = backend.aes_ecb(enc).encrypt(nonce + b"\x00\x00\x00\x00" + nonce + b"\x00\x00\x00\x01" + nonce + b"\x00\x00\x00\x02")
+    stream = backend.aes_ecb(enc).encrypt(b"".join(nonce + struct.pack(">I", i) for i in range(4)))
     plain = bytes(a ^ b for a, b in zip(blob[17:-32], stream))
-    assert plain == cga(7) + b"\x00" + struct.pack(">I", T0 + 43200) + key(7)
+    assert plain == cga(7) + b"\x00" + struct.pack(">I", T0 + 43200) + bytes(10) + key(7)
+
+
+def test_other_format_version_refused_with_a_clear_error():
+    ks, path = loaded_and_file()
+    try:
+        with open(path, "rb") as f:
+            blob = bytearray(f.read())
+        blob[4] = 1                               # a version 1 file (no sequence numbers)
+        with open(path, "wb") as f:
+            f.write(blob)
+        e = raises(ParseError, ks.load, path, T0)
+        assert "version 1" in e.args[0] and "version 2" in e.args[0]
+        assert_unchanged(ks)
+    finally:
+        cleanup(path)
 
 
 def loaded_and_file():

@@ -19,7 +19,6 @@ _PACKET_ADD_MEMBERSHIP = const(1)
 _PACKET_MR_ALLMULTI = const(2)
 _EAGAIN = const(11)
 _ETH_HLEN = const(14)
-NEIGHBORS_MAX = const(64)
 
 _CPYTHON = sys.implementation.name == "cpython"
 
@@ -40,7 +39,6 @@ class Link:
         self.ifindex = int(_sysfs(ifname, "ifindex"))
         self.mac = bytes(int(x, 16) for x in _sysfs(ifname, "address").split(":"))
         self.mtu = int(_sysfs(ifname, "mtu"))
-        self.neighbors = {}  # IPv6 address -> MAC, learnt from received frames
         self.counters = {"dropped.hop_limit": 0, "dropped.malformed": 0}
         # htons(): the protocol is in network order inside the kernel
         proto = struct.unpack("@H", struct.pack(">H", _ETH_P_IPV6))[0]
@@ -82,29 +80,19 @@ class Link:
             if not nd_hop_limit_ok(packet):
                 self.counters["dropped.hop_limit"] += 1
                 continue
-            src_mac = frame[6:12]
-            self._learn(packet[8:24], src_mac)
-            return packet, src_mac
-
-    def _learn(self, addr, mac):
-        if addr == b"\x00" * 16 or mac[0] & 1:
-            return
-        if addr not in self.neighbors and len(self.neighbors) >= NEIGHBORS_MAX:
-            self.neighbors.clear()  # bounded; entries come back with the next frame
-        self.neighbors[addr] = mac
+            return packet, frame[6:12]
 
     def send(self, packet, dst_mac=None):
         """Send a whole IPv6 packet as given (the engines set hop limit 255).
-        Without dst_mac: the multicast mapping for a multicast destination, the
-        MAC learnt for a unicast one, and for an unknown neighbor the
-        destination's solicited-node group, which its owner listens to (no
-        NS/NA round trip is needed)."""
+        Without dst_mac: the multicast mapping for a multicast destination, else
+        the destination's solicited-node group, which its owner listens to (no
+        NS/NA round trip is needed). No IPv6 -> MAC table is learnt from
+        received frames: their source addresses are unverified, and one forged
+        frame would redirect later packets; the daemon passes the MAC of the
+        frame a packet answers."""
         if dst_mac is None:
             dst = bytes(packet[24:40])
-            if dst[0] == 0xFF:
-                dst_mac = multicast_mac(dst)
-            else:
-                dst_mac = self.neighbors.get(dst) or solicited_node_mac(dst)
+            dst_mac = multicast_mac(dst) if dst[0] == 0xFF else solicited_node_mac(dst)
         self.sock.send(dst_mac + self.mac + b"\x86\xdd" + packet)
 
     def close(self):

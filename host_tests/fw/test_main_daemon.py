@@ -1,0 +1,122 @@
+# The AR daemon around its engine, with a fake link (no socket), under both interpreters:
+# the key store reaches the flash before the PrRtAdv that carries the key, replies go to
+# the MAC of the frame they answer, and I/O errors are counted, never fatal.
+import json
+import os
+import time
+
+from arfix import Node, key, rtsolpr
+from fmipkey import main
+from fmipkey.crypto import der
+from fwtest import data
+
+MN = Node("rsa1024_b.pem")
+HKEPK = key("rsa1024_pkcs8.pem")
+MN_MAC = b"\x02\x00\x00\x00\x00\x42"
+
+
+class FakeLink:
+    """Records what is sent (and whether the key store file existed then); recv() plays a script."""
+
+    def __init__(self, keystore_path, script=()):
+        self.mac = b"\x02\x00\x00\x00\x00\x01"
+        self.counters = {}
+        self.sent = []
+        self.script = list(script)
+        self._ks = keystore_path
+        self._fd = open("/dev/null", "rb")   # always readable for poll()
+
+    def fileno(self):
+        return self._fd.fileno()
+
+    def recv(self):
+        step = self.script.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        return step
+
+    def send(self, packet, dst_mac=None):
+        self.sent.append((packet, dst_mac, main._exists(self._ks)))
+
+    def close(self):
+        self._fd.close()
+
+
+def bundle(**cfg):
+    b = "/tmp/fk_daemon_%s" % "".join("%02x" % x for x in os.urandom(6))
+    os.mkdir(b)
+    ar = Node("rsa1024_a.pem", bytes(16))
+    c = {"role": "ar", "cga_sec": 0, "interface": "fake0"}
+    c.update(cfg)
+    pem = "".join(der.pem_encode("CERTIFICATE", data(n)) for n in ("cert_router.der", "cert_ca.der", "cert_root.der"))
+    for name, content in (("config.json", json.dumps(c)), ("key.pem", data("rsa1024_a.pem")), ("cga.der", ar.params),
+                          ("certs.pem", pem), ("device.key", bytes(range(32)))):
+        with open(b + "/" + name, "wb" if type(content) is bytes else "w") as f:
+            f.write(content)
+    return b
+
+
+def remove(path):
+    try:
+        os.remove(path)
+        return
+    except OSError:
+        pass
+    for name in os.listdir(path):
+        remove(path + "/" + name)
+    os.rmdir(path)
+
+
+def daemon(b, script=(), keystore_file="keystore.bin"):
+    return main.Daemon({"bundle": b, "export": False}, FakeLink(b + "/" + keystore_file, script))
+
+
+def request(d, nonce=b"NONCE1"):
+    now = time.time()
+    d.call("handle", rtsolpr(MN, d.addr, HKEPK.public, now=now, nonce=nonce), now, mac=MN_MAC)
+
+
+def test_key_saved_before_the_prrtadv_leaves_and_sent_to_the_frame_mac():
+    b = bundle()
+    try:
+        d = daemon(b)
+        request(d)
+        assert len(d.ks) == 1 and not d.ks.dirty
+        assert [(m, saved) for _, m, saved in d.link.sent] == [(MN_MAC, True)]
+        d.call("tick", time.time())       # timers: nothing answered, no MAC chosen here
+        assert len(d.link.sent) == 1
+    finally:
+        remove(b)
+
+
+def test_failed_save_holds_the_packet_and_is_retried():
+    b = bundle(keystore_file="flash/keystore.bin")       # the directory does not exist yet
+    try:
+        d = daemon(b, keystore_file="flash/keystore.bin")
+        request(d)
+        assert d.counters["errors.save"] == 1 and d.counters["dropped.unsaved"] == 1
+        assert d.link.sent == [] and d.ks.dirty
+        d.call("tick", time.time())
+        assert d.counters["errors.save"] == 2               # retried, still failing, still running
+        os.mkdir(b + "/flash")
+        d.call("tick", time.time())
+        assert not d.ks.dirty and main._exists(b + "/flash/keystore.bin") and d.counters["errors.save"] == 2
+        request(d, b"NONCE2")                              # the MN's retransmission: the saved key
+        assert len(d.link.sent) == 1 and d.link.sent[0][2] and d.engine.counters["keys.reused"] == 1
+    finally:
+        remove(b)
+
+
+def test_link_and_counter_file_errors_are_counted_not_fatal():
+    b = bundle(counters_file="gone/counters.json")
+    try:
+        d = daemon(b, [OSError(100), OSError(100), KeyboardInterrupt()])   # ENETDOWN twice, then stop
+        assert d.run() == 0
+        assert d.counters["errors.link"] == 2 and d.counters["errors.counters"] >= 1
+        d.write_counters()
+        os.mkdir(b + "/gone")
+        d.write_counters()
+        with open(b + "/gone/counters.json") as f:
+            assert json.loads(f.read())["errors.link"] == 2
+    finally:
+        remove(b)
