@@ -192,3 +192,14 @@ def test_bits():
     pub = rsa.PublicKey((1 << 1016) | 1, 65537)   # 128 octets, only 1017 bits
     assert pub.size == 128 and pub.bits == 1017
     assert key("rsa1024_a.pem")[1].public.bits == 1024 and key("rsa2048_a.pem")[1].public.bits == 2048
+
+
+def test_sign_refuses_faulty_crt_result():
+    # A wrong CRT half (as a glitch would give) yields s with s^e = m mod q but not mod p, and
+    # gcd(s^e - m, n) = q: such a signature must never be released.
+    _, k = key("rsa1024_a.pem")
+    for bad in (rsa.PrivateKey(k.n, k.e, k.d, k.p, k.q, k.dp ^ 2, k.dq, k.qinv),
+                rsa.PrivateKey(k.n, k.e, k.d, k.p, k.q, k.dp, k.dq, k.qinv + 1)):
+        e = fwtest.raises(CryptoError, rsa.sign, bad, b"signed data")
+        assert e.args[0] == "signature fault"
+    assert rsa.verify(k.public, b"signed data", rsa.sign(k, b"signed data"))

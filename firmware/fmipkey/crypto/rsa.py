@@ -72,7 +72,12 @@ def _encoded_digest(k, digest, alg):
 def sign_digest(priv, digest, alg):
     k = priv.size
     m = int.from_bytes(_encoded_digest(k, digest, alg), "big")
-    return _private(priv, m).to_bytes(k, "big")
+    s = _private(priv, m)
+    # A fault in one CRT half would make s reveal a factor of n (gcd(s^e - m, n)): check the
+    # signature with the public key before it leaves (one public op, a few % of a sign).
+    if backend.powmod(s, priv.e, priv.n) != m:
+        raise CryptoError("signature fault")
+    return s.to_bytes(k, "big")
 
 
 def verify_digest(pub, digest, sig, alg):
