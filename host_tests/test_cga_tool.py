@@ -1,5 +1,6 @@
 """fmipkey cga: the numba SHA-1 against hashlib, searches checked by the firmware's
 verifier and by an independent reading of RFC 3972 (NOTES.md), the RFC vector."""
+import concurrent.futures as cf
 import hashlib
 import ipaddress
 import json
@@ -222,6 +223,92 @@ def test_dask_local_cluster(tmp_path, key1024):
     assert r.exit_code == 0, r.output
     addr = ipaddress.IPv6Address(r.stdout.split()[0]).packed
     assert independent_check(out.read_bytes(), addr) == 1
+
+
+@pytest.mark.parametrize("engine", ["numba", "hashlib"])
+def test_threaded_dask_worker_finds_good_modifiers(tmp_path, engine):
+    """Threads of one worker share a process: each task must still get its own scratch
+    (hashlib's batch array), and every hit passes the hashlib check."""
+    from dask.distributed import Client, LocalCluster
+    jobs = {"j%d" % i: cgasearch.Job(spki(1024)[1], 1) for i in range(6)}
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        search = cgasearch.Search(jobs, engine)
+        found = search.run(cgasearch.dask_executor(client), 4)
+    assert sorted(found) == sorted(jobs) and all(jobs[n].good(m) for n, m in found.items())
+
+
+def test_kernels_release_the_gil():
+    # Without nogil a threaded Dask worker (the default `dask worker`) reaches one core in all.
+    from fmipkey_tools import sha1lanes
+    assert sha1lanes.scan.targetoptions.get("nogil") and sha1lanes.digests.targetoptions.get("nogil")
+
+
+def test_hashlib_batch_is_per_thread():
+    import threading
+    job = cgasearch.Job(spki(1024)[1], 1)
+    mine = cgasearch._hashlib_batch(job.key(), threading.get_ident())[0]
+    other = []
+    t = threading.Thread(target=lambda: other.append(cgasearch._hashlib_batch(job.key(), threading.get_ident())[0]))
+    t.start()
+    t.join()
+    assert other[0] is not mine
+
+
+def test_cluster_slots_follow_the_cluster_threads():
+    class Client:
+        threads = {"w1": 2}
+
+        def nthreads(self):
+            return dict(self.threads)
+    from fmipkey_tools.cga import cluster_slots
+    c = Client()
+    slots = cluster_slots(c, every=0)
+    assert slots() == 4
+    c.threads = {"w1": 2, "w2": 8}  # a worker joined
+    assert slots() == 20
+
+
+def test_a_wrong_hit_from_an_engine_is_rejected(monkeypatch, tmp_path, key1024):
+    """The hashlib re-check: an engine that reports a trial as good when it is not must not
+    produce a CGA (nor a checkpoint built on its ranges)."""
+    monkeypatch.setitem(cgasearch.SCANNERS, "hashlib", lambda job, start, count: start)
+    job = cgasearch.Job(key1024[1], 2, base=bytes(16))
+    assert not job.good(job.modifier(0))
+    with cf.ThreadPoolExecutor(1) as ex, pytest.raises(cgasearch.EngineError):
+        cgasearch.Search({"j": job}, "hashlib").run(ex, 1)
+    # the CLI says so in one line, and writes nothing
+    import fmipkey_tools.cga as cga_tool
+    monkeypatch.setattr(cga_tool.cgasearch, "local_executor", lambda workers, engine: cf.ThreadPoolExecutor(1))
+    out = tmp_path / "w.cga"
+    r = run("gen", "--sec", 1, "--prefix", "2001:db8::", "--out", out, "--key", key1024[0], "--engine", "hashlib")
+    assert r.exit_code == 1 and "reported a modifier that hashlib rejects" in r.output, r.output
+    assert not out.exists() and not Path(str(out) + ".checkpoint.json").exists()
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"sec": "two"}, 'fleet entry 0: "sec" must be a number'),
+    ({"bits": "big"}, 'fleet entry 0: "bits" must be a number'),
+])
+def test_fleet_entry_errors(tmp_path, entry, message):
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(json.dumps([dict({"name": "a", "prefix": "2001:db8:1::/64"}, **entry)]))
+    r = run("gen", "--fleet", fleet, "--out", tmp_path / "out")
+    assert r.exit_code == 2 and message in r.output, r.output
+
+
+def test_damaged_checkpoint_entry(tmp_path, key1024):
+    cp = tmp_path / "cp.json"
+    cp.write_text(json.dumps({"jobs": {"r.cga": {"sec": 1, "ext": "", "base": "00" * 16, "done": []}}}))
+    r = run("gen", "--sec", 1, "--prefix", "2001:db8::", "--out", tmp_path / "r.cga", "--key", key1024[0],
+            "--checkpoint", cp)
+    assert r.exit_code == 1 and "the entry for r.cga is damaged" in r.output and "delete the checkpoint" in r.output
+    assert r.exception.__class__ is SystemExit, r.exception
+
+
+def test_verify_says_when_params_are_not_der(tmp_path, key1024):
+    r = run("verify", "--params", key1024[0], "--addr", "fe80::1")
+    assert r.exit_code == 2 and "is not DER CGA Parameters (fmipkey cga gen writes them)" in r.output, r.output
 
 
 def test_unreachable_scheduler(tmp_path, key1024):

@@ -116,10 +116,18 @@ def load_fleet(path, out_dir):
         if name in (x.name for x in devices) or "/" in name:
             raise click.UsageError("fleet entry %d: name %r is repeated or contains '/'" % (n, name))
         out = Path(out_dir) / (name + ".cga")
-        key, key_path = key_for(out, base / d["key"] if "key" in d else None, int(d.get("bits", MIN_BITS)))
-        devices.append(Device(name, out, key, key_path, parse_prefix(d["prefix"]), check_sec(int(d.get("sec", 1))),
+        key, key_path = key_for(out, base / d["key"] if "key" in d else None, _int(d, "bits", MIN_BITS, n))
+        devices.append(Device(name, out, key, key_path, parse_prefix(d["prefix"]), check_sec(_int(d, "sec", 1, n)),
                               parse_ext(d.get("ext", ""))))
     return devices
+
+
+def _int(entry, field, default, n):
+    v = entry.get(field, default)
+    if type(v) is not int:
+        raise click.UsageError('fleet entry %d: "%s" must be a number, e.g. "%s": %d; got %s'
+                               % (n, field, field, default, json.dumps(v)))
+    return v
 
 
 def check_sec(sec):
@@ -143,11 +151,16 @@ def load_checkpoint(path, devices):
         s = saved.get(d.name)
         if s is None:
             continue
-        if (s["spki"], s["sec"], s["ext"]) != (d.job.spki.hex(), d.job.sec, d.job.ext.hex()):
+        try:
+            same = (s["spki"], s["sec"], s["ext"]) == (d.job.spki.hex(), d.job.sec, d.job.ext.hex())
+            base, ranges = bytes.fromhex(s["base"]), [[int(a), int(b)] for a, b in s["done"]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise click.ClickException("checkpoint %s: the entry for %s is damaged (%s: %s); delete the "
+                                       "checkpoint to start afresh" % (path, d.name, type(e).__name__, e))
+        if not same:
             raise click.ClickException("checkpoint %s was written for another key, Sec or --ext of %s; "
                                        "delete it to start afresh" % (path, d.name))
-        d.job.base = bytes.fromhex(s["base"])
-        done[d.name] = s["done"]
+        d.job.base, done[d.name] = base, ranges
     return done
 
 
@@ -188,10 +201,17 @@ def run_search(devices, workers, scheduler, engine, checkpoint):
             save_checkpoint(checkpoint, devices, search)
             raise click.ClickException("interrupted after %d trials; run the same command again to resume "
                                        "from %s" % (resumed + search.trials, checkpoint))
+        except cgasearch.EngineError as e:  # its searched ranges are not to be trusted: no checkpoint
+            raise click.ClickException("%s; nothing was written. Run again with --engine hashlib, and please "
+                                       "report this" % e)
     if checkpoint.exists():
         checkpoint.unlink()
     rate = search.trials / max(time.monotonic() - start, 1e-9)
     return found, search.trials, rate
+
+
+WORKERS = ("`dask worker ADDRESS --nthreads N` on each machine (N = its cores: the numba engine releases "
+           "the GIL, so each thread of a worker uses a core)")
 
 
 def run_on_dask(search, address, on_progress):
@@ -199,11 +219,28 @@ def run_on_dask(search, address, on_progress):
     try:
         client = Client(address, timeout=5)
     except (OSError, TimeoutError) as e:
-        raise click.ClickException("cannot reach the Dask scheduler at %s: %s (start one with "
-                                   "`dask scheduler` and `dask worker ADDRESS`)" % (address, e))
+        raise click.ClickException("cannot reach the Dask scheduler at %s: %s (start one with `dask scheduler`, "
+                                   "then %s)" % (address, e, WORKERS))
     with client:
-        threads = sum(client.nthreads().values()) or 1
-        return search.run(cgasearch.dask_executor(client), 2 * threads, on_progress)
+        try:
+            client.wait_for_workers(1, timeout=30)
+        except TimeoutError:
+            raise click.ClickException("the Dask scheduler at %s has no workers after 30 s; start %s"
+                                       % (address, WORKERS))
+        return search.run(cgasearch.dask_executor(client), cluster_slots(client), on_progress)
+
+
+def cluster_slots(client, every=2.0):
+    """Tasks to keep in flight: two per thread of every worker (one runs, one waits), so all
+    threads of all workers are busy; re-read every few seconds, as workers may join later."""
+    last = [float("-inf"), 2]
+
+    def slots():
+        now = time.monotonic()
+        if now - last[0] > every:
+            last[:] = [now, 2 * max(1, sum(client.nthreads().values()))]
+        return last[1]
+    return slots
 
 
 @click.group()
@@ -266,6 +303,11 @@ def verify(params, addr):
         buf = Path(params).read_bytes()
     except FileNotFoundError:
         raise click.UsageError("parameters file %s does not exist" % params)
+    try:
+        cga.parse(buf)
+    except ParseError as e:
+        raise click.UsageError("%s is not DER CGA Parameters (fmipkey cga gen writes them): %s"
+                               % (params, e.args[0]))
     try:
         sec = cga.verify(a, buf)
     except VerifyError as e:

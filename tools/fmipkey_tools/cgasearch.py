@@ -21,6 +21,7 @@ import operator
 import os
 import signal
 import struct
+import threading
 import time
 
 import numpy as np
@@ -68,9 +69,10 @@ class Job:
 HASHLIB_BATCH = 4096
 
 
-@functools.lru_cache(maxsize=8)
-def _hashlib_batch(job_key):
-    """A reusable (batch, message length) array of Hash2 inputs and a memoryview of each row."""
+@functools.lru_cache(maxsize=32)
+def _hashlib_batch(job_key, thread):
+    """A reusable (batch, message length) array of Hash2 inputs and a memoryview of each row;
+    one per thread, since a scan writes into it (threads of one Dask worker share the cache)."""
     spki, sec, ext, base = job_key
     msg = Job(spki, sec, ext, base).hash2_input(base)
     arr = np.frombuffer(msg * HASHLIB_BATCH, np.uint8).reshape(HASHLIB_BATCH, len(msg)).copy()
@@ -81,7 +83,7 @@ def _hashlib_batch(job_key):
 def scan_hashlib(job, start, count):
     """First i in [start, start+count) with a good modifier, or None. The per-trial
     loop runs inside map(), so Python adds little around OpenSSL's SHA-1."""
-    arr, rows = _hashlib_batch(job.key())
+    arr, rows = _hashlib_batch(job.key(), threading.get_ident())
     m0, m1 = job.masks()
     low = np.uint64(int.from_bytes(job.base[8:], "big"))
     digest = operator.methodcaller("digest")
@@ -208,6 +210,10 @@ def _chunks(job, done):
             yield s, step
 
 
+class EngineError(Exception):
+    """An engine reported a modifier that the hashlib check rejects (a bug in the engine)."""
+
+
 class Search:
     """Searches many jobs on one executor (local processes or Dask), a few tasks
     in flight per worker. `done` maps job name -> searched ranges (the checkpoint)."""
@@ -220,7 +226,9 @@ class Search:
         self.trials = 0
 
     def run(self, executor, in_flight, on_progress=None):
-        """Run until every job has a modifier; returns {name: modifier}."""
+        """Run until every job has a modifier; returns {name: modifier}. in_flight: tasks
+        kept running, or a function giving it (a Dask cluster may grow while it runs)."""
+        limit = in_flight if callable(in_flight) else (lambda: in_flight)
         pending = {name: _chunks(job, self.done[name]) for name, job in self.jobs.items() if job.sec}
         for name, job in self.jobs.items():
             if not job.sec:  # Sec 0: any modifier will do
@@ -228,11 +236,12 @@ class Search:
         running = {}
         try:
             while pending or running:
+                slots = limit()
                 for name in list(pending):
-                    while len(running) < in_flight and name in pending:
+                    while len(running) < slots and name in pending:
                         s, n = next(pending[name])
                         running[executor.submit(scan, self.engine, self.jobs[name], s, n)] = (name, s, n)
-                    if len(running) >= in_flight:
+                    if len(running) >= slots:
                         break
                 finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
@@ -255,7 +264,7 @@ class Search:
             return
         modifier = job.modifier(hit)
         if not job.good(modifier):
-            raise RuntimeError("engine %s reported a modifier that hashlib rejects" % self.engine)
+            raise EngineError("engine %s reported a modifier that hashlib rejects" % self.engine)
         self.found[name] = modifier
         pending.pop(name, None)
         for fut, (other, _, _) in running.items():

@@ -4,6 +4,9 @@ Rounds run in the outer loop and lanes in the inner loop over (lanes,) uint32
 arrays, so LLVM turns every round into vector instructions across lanes. The
 lanes share everything after the first 64-octet block (the job's key and
 extensions), whose schedules with K folded in are given precomputed.
+
+The entry points release the GIL (nogil) so the threads of one Dask worker
+(threaded by default) each use a core.
 """
 import numpy as np
 from numba import njit
@@ -105,7 +108,7 @@ def broadcast(rest, lanes):
     return wc
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def digests(first, rest):
     """(5, lanes) SHA-1 states for lanes whose first blocks are the columns of first (16, lanes)."""
     lanes = first.shape[1]
@@ -118,7 +121,7 @@ def digests(first, rest):
     return h
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def scan(first, rest, m0, m1, hi, lo, count):
     """Lowest k < count whose trial (base words 2, 3 XOR hi, lo + k) hits, or -1.
     lo + count must not pass 2^32 (the caller splits at word boundaries)."""
