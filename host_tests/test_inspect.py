@@ -363,3 +363,14 @@ def test_malformed_nd_fails_other_mobility_headers_do_not(tmp_path):
     assert other["checks"]["decode"]["result"] == "unchecked" and other["verdict"] == "unchecked"
     f = write_pcap(tmp_path / "bu.pcap", [(T0, pcap.ethernet(mh.packet(NCOA, AR, bu)))])
     assert records(f)[0] == 0
+
+
+def test_truncated_capture_decodes_the_complete_records(tmp_path):
+    f = write_pcap(tmp_path / "cut.pcap", [(T0 + 0.5, pcap.ethernet(rfc_ra(T0))), (T0 + 1, pcap.ethernet(rfc_ra(T0)))])
+    data = Path(f).read_bytes()
+    Path(f).write_bytes(data[:-40])                       # the capture was cut off inside the 2nd record
+    r = inspect(f, "--json")
+    assert r.exit_code == 0, r.output
+    (rec,) = json.loads(r.stdout)
+    assert rec["message"] == "RA" and rec["verdict"] == "ok"
+    assert "ends in a truncated record at offset" in r.stderr and "decoded the 1 complete records" in r.stderr

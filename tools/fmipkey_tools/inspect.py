@@ -425,11 +425,25 @@ def cli(capture, as_json, keys_dir, anchors):
         raise InspectError("--keys %s: no such directory; give the directory holding the MN's key files" % keys_dir)
     privs = load_private_keys(keys_dir) if keys_dir is not None else None
     trust = [c for a in anchors for c in load_anchor(a)]
+    records, skipped, warning = inspect_capture(capture, privs, trust)
+    if warning:
+        click.echo("warning: " + warning, err=True)
+    if as_json:
+        click.echo(json.dumps(records, indent=1))
+    else:
+        show(records, skipped)
+    sys.exit(1 if failures(records) else 0)
+
+
+def inspect_capture(capture, privs=None, trust=()):
+    """(message records with their checks and verdict, packets skipped, warning or None) of a
+    pcap. privs: [(name, rsa.PrivateKey)] (load_private_keys) for HK Replies and BADFs;
+    trust: trust anchor certificates (load_anchor) for the paths in CPAs."""
     try:
-        packets = pcapfile.read(capture)
+        packets, warning = pcapfile.read(capture)
     except pcapfile.PcapError as e:
         raise InspectError(str(e))
-    insp = Inspector(privs, trust, cpa_keys(p for p in packets if p[1] is not None))
+    insp = Inspector(privs, list(trust), cpa_keys(p for p in packets if p[1] is not None))
     skipped = 0
     for i, (now, pkt, note) in enumerate(packets, 1):
         n = len(insp.records)
@@ -439,9 +453,9 @@ def cli(capture, as_json, keys_dir, anchors):
     insp.finish_paths()
     for r in insp.records:
         r["verdict"] = verdict(r)
-    if as_json:
-        click.echo(json.dumps(insp.records, indent=1))
-    else:
-        show(insp.records, skipped)
-    failed = [r for r in insp.records if r["verdict"] == "failed" and (r["secured"] or "decode" in r["checks"])]
-    sys.exit(1 if failed else 0)
+    return insp.records, skipped, warning
+
+
+def failures(records):
+    """The records that fail: a secured message with a failed check, or one that does not decode."""
+    return [r for r in records if r["verdict"] == "failed" and (r["secured"] or "decode" in r["checks"])]

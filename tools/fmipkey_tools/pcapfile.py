@@ -42,8 +42,10 @@ LINK_TYPES = {1: ("Ethernet", _ethernet), 113: ("Linux SLL", _sll), 276: ("Linux
 
 
 def read(path):
-    """[(time, ipv6_bytes or None, note)] of every record; None for a frame that holds no
-    IPv6 packet, with a note when it was cut short by the snapshot length."""
+    """([(time, ipv6_bytes or None, note)] of every complete record, warning or None).
+    None for a frame that holds no IPv6 packet, with a note when it was cut short by the
+    snapshot length; the warning tells of a truncated tail (a capture still being written
+    or cut off), whose records before it are all returned."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -67,14 +69,13 @@ def read(path):
     unwrap = LINK_TYPES[linktype][1]
     out, off = [], 24
     while off < len(data):
-        if off + 16 > len(data):
-            raise PcapError("%s: truncated record header at offset %d" % (path, off))
+        if off + 16 > len(data) or off + 16 + struct.unpack_from(bo + "I", data, off + 8)[0] > len(data):
+            return out, ("%s ends in a truncated record at offset %d (%d octets left over): decoded the %d "
+                         "complete records before it" % (path, off, len(data) - off, len(out)))
         sec, sub, caplen, wirelen = struct.unpack_from(bo + "IIII", data, off)
         off += 16
-        if off + caplen > len(data):
-            raise PcapError("%s: record at offset %d overruns the file (truncated capture)" % (path, off - 16))
         frame = data[off:off + caplen]
         off += caplen
         note = "cut to %d of %d octets by the snapshot length" % (caplen, wirelen) if caplen < wirelen else None
         out.append((sec + sub / frac, unwrap(frame), note))
-    return out
+    return out, None
