@@ -28,6 +28,9 @@ def _rand16():
     return v
 
 
+_RESYNC = (0x8000, 0x4000, 0xC000)  # FBU sequence offsets tried after a refusal (see _fback)
+
+
 class _Retx:
     """A message sent until answered: the packet resent as is (None: rebuilt per send),
     when it is next due, the current timeout and how many retransmissions are left."""
@@ -88,6 +91,7 @@ class MobileNode:
         self._refresh = None         # when to ask for a new key
         self._fbu = None             # (seq, par, ncoa, key, at, _Retx) while an FBU is outstanding
         self._seq = _rand16()
+        self._resync = 0             # sequence resynchronisations tried for the current FBU
 
     # -- bookkeeping ---------------------------------------------------------
     def _count(self, name):
@@ -289,13 +293,17 @@ class MobileNode:
         if ent is None or ent[2] <= now:
             return self._fail("fbu-no-key", "no live handover key for PAR %s" % config.format_addr(par))
         key, at, _ = ent
+        self.hkepk_handovers += 1
+        self.state = "fbu-sent"
+        self._resync = 0
         self._seq = (self._seq + 1) & 0xFFFF
+        return self._send_fbu(par, bytes(ncoa), key, at, now)
+
+    def _send_fbu(self, par, ncoa, key, at, now):
         m, off = mh.fbu(self._seq, FBU_LIFETIME, alt_coa=ncoa, auth_len=badf.auth_len(at))
         badf.sign(key, at, m, off, ncoa, par)
         pkt = mh.packet(self.addr, par, m, home=self.addr, hlim=255)
-        self._fbu = (self._seq, par, bytes(ncoa), key, at, _Retx(pkt, now, FBU_TIMEOUT, self.cfg["fbu_retries"]))
-        self.hkepk_handovers += 1
-        self.state = "fbu-sent"
+        self._fbu = (self._seq, par, ncoa, key, at, _Retx(pkt, now, FBU_TIMEOUT, self.cfg["fbu_retries"]))
         self._count("sent.fbu")
         return [pkt]
 
@@ -315,6 +323,15 @@ class MobileNode:
         if not badf.verify(key, at, m, ncoa, par):
             return self._drop("badf")
         self._fbu = None
+        if m.status == 128 and self._resync < len(_RESYNC):
+            # The PAR keeps the last sequence number it accepted with the key, across our
+            # restarts: move ours to another part of the 16-bit space (rfc3775 9.5.1 compares
+            # modulo 2^16); these three offsets from the refused number reach "newer" whatever
+            # the PAR holds. The FBack carried a valid BADF, so only the PAR can trigger this.
+            self._seq = (self._seq - (_RESYNC[self._resync - 1] if self._resync else 0) + _RESYNC[self._resync]) & 0xFFFF
+            self._resync += 1
+            self._count("fbu.resync")
+            return self._send_fbu(par, ncoa, key, at, now)
         if m.status < 128:
             self.state = "done"
             self.events.append(("fbu-accepted", "status %d, lifetime %d" % (m.status, m.lifetime)))

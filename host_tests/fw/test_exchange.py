@@ -111,3 +111,20 @@ def test_router_without_path_to_our_anchor():
     link(ar, mn, mn.start(NOW), NOW)
     assert mn.counters["dropped.no_path"] == 1 and mn.events[-1][0] == "cpa-no-path"
     assert mn.state == "discovering" and "sent.rtsolpr" not in mn.counters
+
+
+
+def test_restarted_mn_resynchronises_its_fbu_sequence():
+    # The AR keeps the last accepted FBU number with the key, across MN restarts (replay
+    # protection). A restarted MN numbering behind it is refused, then moves its number.
+    for behind in (1, 0x7FFF, 0x8000):
+        ar, mn = exchange(0)
+        again = MobileNode(mn.cfg, identity("rsa1024_b.pem", modifier=b"\x02" * 16), anchors(), pool())
+        again._seq = (mn._seq - behind - 1) & 0xFFFF      # its next FBU is numbered mn's - behind
+        link(ar, again, again.start(NOW + 10), NOW + 10)
+        assert again.keys[(ar.addr, again.addr)][0] == mn.keys[(ar.addr, mn.addr)][0]   # the existing key
+        moved = NCOA[:15] + bytes((NCOA[15] ^ 1,))          # a new binding: no re-acknowledgement
+        link(ar, again, again.fbu(ar.addr, moved, NOW + 11), NOW + 11)
+        assert again.state == "done", (behind, again.events, ar.events)
+        assert ar.counters["fbu.rejected.seq"] >= 1 and again.counters["fbu.resync"] == ar.counters["fbu.rejected.seq"]
+        assert ar.bindings[again.addr][0] == moved and ar.counters["fbu.accepted"] == 2
