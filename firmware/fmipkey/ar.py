@@ -214,9 +214,9 @@ class AccessRouter:
             self._event("rtsolpr-unverified", "%s: %s" % (config.format_addr(src), e.args[0]))
             return b""
         # rfc5269 4.1: same algorithm and parameters as the CGA key; 3.1: never the CGA key itself
-        if hkepk.size != v.key.size or hkepk == v.key:
+        if hkepk.bits != v.key.bits or hkepk == v.key:
             return self._refuse("hkepk_size", "%s: handover key encryption key of %d bits for a %d-bit CGA key"
-                                % (config.format_addr(src), hkepk.size * 8, v.key.size * 8))
+                                % (config.format_addr(src), hkepk.bits, v.key.bits))
         if at not in KEY_LEN:
             at = 1                           # unsupported: the stronger one we have
         old = self.keystore.get(src, now)

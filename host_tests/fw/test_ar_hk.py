@@ -166,7 +166,11 @@ def test_hkepk_must_match_the_cga_key():
     ar = make_ar()
     refused(ar, rtsolpr(MN, ar.addr, key("rsa2048_b.pem").public))          # 2048 HKEPK, 1024 CGA key
     refused(ar, rtsolpr(MN, ar.addr, MN.key.public))                         # the CGA key itself
-    assert ar.counters["keys.refused.hkepk_size"] == 2
+    # same octet length, fewer bits: "exactly the same parameters" (rfc5269 3.1) counts bits
+    short = rsa.PublicKey((1 << 1016) | 0xFFFF, 65537)
+    assert short.size == MN.key.public.size
+    refused(ar, rtsolpr(MN, ar.addr, short))
+    assert ar.counters["keys.refused.hkepk_size"] == 3
     body = fmip.rtsolpr(42, ndopt.fmip_lla(1, b"\x02\x00\x00\x00\x01\x01") + ndopt.hk_request(0, b"\x30\x03garbage"))
     msg = send.message(MN.addr, ar.addr, body, MN.key, cga_params=MN.params, now=NOW, nonce=b"NONCE1")
     refused(ar, icmp6.ipv6_header(MN.addr, ar.addr, 58, len(msg)) + bytes(msg))
