@@ -10,11 +10,9 @@ bytes an exchange leaves allocated with the GC off are reported as well (C tempo
 inside pow() are not in that figure). Prints one JSON object."""
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 
 import arfix  # noqa: E402
 from fmipkey import send  # noqa: E402
+from timing import median_ms  # noqa: E402
 from fmipkey.wire import fmip, ndopt  # noqa: E402
 
 RUNS = 30
@@ -153,15 +152,6 @@ def smallest_heap(script, d, run):
     return hi
 
 
-def median_ms(fn, runs=RUNS):
-    fn()
-    t = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        t.append(time.perf_counter() - t0)
-    return round(statistics.median(t) * 1000, 4)
-
 
 
 
@@ -201,8 +191,8 @@ def main():
                 ar.keystore.discard(mn.addr)
                 return ar.handle(pkt, arfix.NOW)
             assert arfix.hk_reply(arfix.prrtadv(cpy()[0])[1]) is not None
-            out["cpython_exchange_%s_ms" % name] = median_ms(cpy)
-            out["openssl_rsa_ops_%s_ms" % name] = median_ms(openssl_exchange(ar_pem, pkt, hk_pem))
+            out["cpython_exchange_%s_ms" % name] = median_ms(cpy, RUNS)
+            out["openssl_rsa_ops_%s_ms" % name] = median_ms(openssl_exchange(ar_pem, pkt, hk_pem), RUNS)
             f = os.path.join(d, "pkt_" + name)
             with open(f, "w") as fh:
                 fh.write(pkt.hex())

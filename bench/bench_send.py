@@ -3,11 +3,9 @@ CPython running our firmware code, and OpenSSL (via `cryptography`) verifying th
 signature in the same run. Prints one JSON object."""
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 
 from fmipkey import send  # noqa: E402
+from timing import median_ms  # noqa: E402
 from fmipkey.crypto import cga, der  # noqa: E402
 from fmipkey.wire import fmip, icmp6, ndopt  # noqa: E402
 
@@ -60,15 +59,6 @@ def signed_rtsolpr(pem):
     return src, bytes(send.message(src, AR, body, priv, cga_params=params, now=NOW, nonce=b"abcdef")), spki
 
 
-def median_ms(fn, runs=RUNS):
-    fn()
-    t = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        t.append(time.perf_counter() - t0)
-    return round(statistics.median(t) * 1000, 4)
-
 
 def openssl_verify(src, msg, spki):
     m = fmip.parse(msg)
@@ -88,8 +78,8 @@ def main():
     out = {"unit": "ms median of %d, heap in bytes" % RUNS}
     for name, (src, msg, spki) in cases.items():
         out["cpython_verify_%s_ms" % name] = median_ms(
-            lambda: send.verify(fmip.parse(msg), src, AR, NOW, solicitation=True))
-        out["openssl_verify_%s_ms" % name] = median_ms(openssl_verify(src, msg, spki))
+            lambda: send.verify(fmip.parse(msg), src, AR, NOW, solicitation=True), RUNS)
+        out["openssl_verify_%s_ms" % name] = median_ms(openssl_verify(src, msg, spki), RUNS)
     with tempfile.TemporaryDirectory() as d:
         f = os.path.join(d, "msgs")
         with open(f, "w") as fh:

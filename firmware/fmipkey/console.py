@@ -6,6 +6,7 @@ import os
 import sys
 import time
 
+from fmipkey.compat import exists
 from fmipkey import config
 from fmipkey.errors import ConfigError, ParseError, VerifyError
 
@@ -59,17 +60,9 @@ def _emit(fn, *args):
     print(json.dumps(out))
 
 
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
 def _staged():
     """The configuration `set` works on: the pending one if any, else the saved one."""
-    return config.load(PENDING if _exists(PENDING) else CONFIG)
+    return config.load(PENDING if exists(PENDING) else CONFIG)
 
 
 def _status():
@@ -86,7 +79,7 @@ def _status():
 
 
 def _pending_names(saved):
-    if not _exists(PENDING):
+    if not exists(PENDING):
         return []
     staged = config.load(PENDING)
     return [e[0] for e in config.SCHEMA if staged[e[0]] != saved[e[0]]]
@@ -113,7 +106,7 @@ def _keys():
             store = KeyStore(f.read(), cfg["keystore_max"], cfg["hk_lifetime"])
     except OSError:
         raise ConfigError("device_key_file: cannot read %s; flash the bundle that holds it" % cfg["device_key_file"])
-    if not _exists(cfg["keystore_file"]):
+    if not exists(cfg["keystore_file"]):
         return {"keys": []}  # no key issued yet
     try:
         store.load(cfg["keystore_file"], now)
@@ -139,7 +132,7 @@ def _set(name, value_text):
 def _save():
     saved = config.load(CONFIG)
     changed = _pending_names(saved)
-    if _exists(PENDING):
+    if exists(PENDING):
         staged = config.load(PENDING)
         _check_bundle(staged)
         config.save(CONFIG, staged)

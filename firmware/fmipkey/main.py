@@ -13,6 +13,7 @@ import select
 import sys
 import time
 
+from fmipkey.compat import exists
 from fmipkey import config, identity, keystore
 from fmipkey.errors import ConfigError, ParseError, VerifyError
 
@@ -51,14 +52,6 @@ def _write_json(path, obj):
     with open(path + ".tmp", "w") as f:
         f.write(json.dumps(obj))
     os.rename(path + ".tmp", path)
-
-
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
 
 
 class Daemon:
@@ -111,7 +104,7 @@ class Daemon:
     def _load_keys(self):
         # A restarted AR keeps the keys it issued (rfc5269 3.6): they are sealed on disk.
         path = self.path(self.cfg["keystore_file"])
-        if not _exists(path):
+        if not exists(path):
             return
         try:
             self.ks.load(path, time.time())
@@ -243,7 +236,7 @@ class Daemon:
                         exported = True
                         self.export(keys)
                     pause = self.opts["pause"]
-                    if pause is None or _exists(pause):
+                    if pause is None or exists(pause):
                         fbu_sent = True
                         ncoa = self.opts["ncoa"] or self.addr
                         self.log("fbu", "to %s, NCoA %s" % (config.format_addr(keys[0][0]), config.format_addr(ncoa)))

@@ -1,7 +1,7 @@
 # The daemon's command line and start-up refusals (no link needed), under both interpreters.
 import os
 
-from fmipkey import config, main
+from fmipkey import compat, config, main
 from fwtest import raises
 
 
@@ -27,5 +27,5 @@ def test_write_json_is_atomic():
     main._write_json(path, {"a": 2})
     with open(path) as f:
         assert f.read() == '{"a": 2}'
-    assert not main._exists(path + ".tmp")
+    assert not compat.exists(path + ".tmp")
     os.remove(path)

@@ -6,7 +6,7 @@ import os
 import time
 
 from arfix import Node, key, rtsolpr
-from fmipkey import main
+from fmipkey import compat, main
 from fmipkey.crypto import der
 from fwtest import data
 
@@ -36,7 +36,7 @@ class FakeLink:
         return step
 
     def send(self, packet, dst_mac=None):
-        self.sent.append((packet, dst_mac, main._exists(self._ks)))
+        self.sent.append((packet, dst_mac, compat.exists(self._ks)))
 
     def close(self):
         self._fd.close()
@@ -100,7 +100,7 @@ def test_failed_save_holds_the_packet_and_is_retried():
         assert d.counters["errors.save"] == 2               # retried, still failing, still running
         os.mkdir(b + "/flash")
         d.call("tick", time.time())
-        assert not d.ks.dirty and main._exists(b + "/flash/keystore.bin") and d.counters["errors.save"] == 2
+        assert not d.ks.dirty and compat.exists(b + "/flash/keystore.bin") and d.counters["errors.save"] == 2
         request(d, b"NONCE2")                              # the MN's retransmission: the saved key
         assert len(d.link.sent) == 1 and d.link.sent[0][2] and d.engine.counters["keys.reused"] == 1
     finally:
