@@ -1,6 +1,11 @@
 """CGA modifier search speed: numba lanes and hashlib fallback per core, next to
 `openssl speed -evp sha1` at the same Hash2 input length, measured in this run;
-2 workers vs 1, Dask LocalCluster vs local processes, and the Sec=2 estimate."""
+2 workers vs 1, Dask LocalCluster (worker processes, and one threaded worker as
+a default `dask worker` is) vs local processes, and the Sec=2 estimate.
+
+Multi-worker figures are the best of 3 short runs (a busy machine only slows a
+run down). Each target is printed beside its figure as {value, target, met}, so
+a miss shows."""
 import json
 import logging
 import os
@@ -18,6 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from fmipkey_tools import cgasearch  # noqa: E402
 
 SECONDS = 2.0
+RUNS = 3  # best of, for the multi-worker figures
+# What the search is built to reach: 64 lanes per core well ahead of OpenSSL's one SHA-1 stream (even
+# with SHA-NI), two workers nearly twice one, Dask (processes or threads) as fast as processes.
+TARGETS = {"numba_vs_openssl": 2.0, "two_vs_one": 1.8, "dask_processes_vs_local": 0.9,
+           "dask_threads_vs_local": 0.9}
 NEVER = 3  # Sec 3 (2^48 work): a range is scanned to its end, so trials = range size
 
 
@@ -69,6 +79,15 @@ def pool_rate(executor, in_flight, j, seconds=SECONDS * 2):
     return search.trials / (time.perf_counter() - start)
 
 
+def best_rate(executor, in_flight, j):
+    pool_rate(executor, in_flight, j, 0.5)  # start the workers, load the cached kernel
+    return max(pool_rate(executor, in_flight, j, SECONDS / 2) for _ in range(RUNS))
+
+
+def target(name, value):
+    return {"value": round(value, 2), "target": ">= %s" % TARGETS[name], "met": value >= TARGETS[name]}
+
+
 def main():
     out = {"unit": "trials per second (one SHA-1 of the Hash2 input each)",
            "load_average_1min_at_start": os.getloadavg()[0]}
@@ -80,23 +99,28 @@ def main():
         slow = per_core(cgasearch.scan_hashlib, j)
         out["rsa%d" % bits] = {"hash2_bytes": nbytes, "openssl_sha1_per_core": round(ref),
                                "numba_per_core": round(fast), "hashlib_per_core": round(slow),
-                               "numba_vs_openssl": round(fast / ref, 2), "hashlib_vs_openssl": round(slow / ref, 2)}
+                               "numba_vs_openssl": target("numba_vs_openssl", fast / ref),
+                               "hashlib_vs_openssl": round(slow / ref, 2)}
     j = job(1024)
     with cgasearch.local_executor(1) as ex:
-        pool_rate(ex, 2, j, 0.5)  # start the worker
-        one = pool_rate(ex, 2, j)
+        one = best_rate(ex, 2, j)
     with cgasearch.local_executor(2) as ex:
-        pool_rate(ex, 4, j, 0.5)
-        two = pool_rate(ex, 4, j)
+        two = best_rate(ex, 4, j)
     from dask.distributed import Client, LocalCluster
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.CRITICAL) as cluster, \
-            Client(cluster) as client:
-        ex = cgasearch.dask_executor(client)
-        pool_rate(ex, 4, j, 1.0)  # workers load the cached kernel
-        dask = pool_rate(ex, 4, j)
-    out["rsa1024_workers"] = {"one": round(one), "two": round(two), "speedup": round(two / one, 2),
-                              "dask_two": round(dask), "dask_vs_processes": round(dask / two, 2)}
+    dask = {}
+    for kind, processes, workers, threads in (("processes", True, 2, 1), ("threads", False, 1, 2)):
+        with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=processes,
+                          dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
+                Client(cluster) as client:
+            dask[kind] = best_rate(cgasearch.dask_executor(client), 4, j)
+    out["rsa1024_workers"] = {"best_of": RUNS, "one": round(one), "two": round(two),
+                              "two_vs_one": target("two_vs_one", two / one),
+                              "dask_2_processes": round(dask["processes"]),
+                              "dask_processes_vs_local": target("dask_processes_vs_local", dask["processes"] / two),
+                              "dask_1_worker_2_threads": round(dask["threads"]),
+                              "dask_threads_vs_local": target("dask_threads_vs_local", dask["threads"] / two)}
+    out["targets_met"] = all(v["met"] for part in out.values() if isinstance(part, dict)
+                             for v in part.values() if isinstance(v, dict))
     out["sec2_rsa1024_estimate_s"] = round(2 ** 32 / two, 1)
     json.dump(out, sys.stdout)
     print()
