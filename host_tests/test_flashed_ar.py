@@ -22,6 +22,7 @@ if missing:
 
 from fmipkey_tools import board, build, flash  # noqa: E402
 from fmipkey_tools.cli import main  # noqa: E402
+from fmipkey_tools import inspect, sim as simtool  # noqa: E402
 from fmipkey_tools.sim import MICROPYTHON, Sim, hk, message_name, packets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,3 +97,48 @@ def test_sim_flashed_option(tmp_path):
     assert "the AR runs from %s" % (out / "ar-flash") in r.stdout
     assert (out / "ar-flash" / "fmipkey" / "ar.mpy").exists()
     assert hk(out / "ar-flash") and hk(out / "ar-flash")[0]["key"] == hk(out / "mn")[0]["key"]
+
+
+def test_sim_out_is_emptied_only_when_the_sim_wrote_it(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("user data\n")
+    r = cli("sim", "--out", mine)
+    assert r.exit_code == 2 and "did not write (it has no .fmipkey-sim)" in r.output, r.output
+    assert (mine / "notes.txt").read_text() == "user data\n"
+    out = tmp_path / "out"
+    simtool.clear_out(out)                     # new: made and marked
+    (out / "exchange.pcap").write_bytes(b"old run")
+    simtool.clear_out(out)                     # marked: emptied, marked again
+    assert [p.name for p in out.iterdir()] == [simtool.MARKER]
+
+
+def flip_in(pcap_path, frame, offset_from_end):
+    """Flip one octet of record number `frame` (from 1) of a classic pcap."""
+    data = bytearray(pcap_path.read_bytes())
+    off = 24
+    for _ in range(frame - 1):
+        off += 16 + int.from_bytes(data[off + 8:off + 12], "little")
+    end = off + 16 + int.from_bytes(data[off + 8:off + 12], "little")
+    data[end - offset_from_end] ^= 0x40
+    pcap_path.write_bytes(bytes(data))
+
+
+def test_timeline_shows_inspect_checks_and_fails_on_a_failed_one(tmp_path, capsys):
+    with Sim(tmp_path / "demo") as sim:
+        status = sim.run()
+        assert simtool.report(sim, status)
+        out = capsys.readouterr().out
+        prrtadv = [l for l in out.splitlines() if " PrRtAdv " in l][0]
+        for check in ("cga ok", "signature ok", "nonce ok", "timestamp ok", "handover_key ok"):
+            assert check in prrtadv, prrtadv
+        assert "path ok" in [l for l in out.splitlines() if " CPA " in l][0]
+        assert "badf ok" in [l for l in out.splitlines() if " FBack " in l][0]
+        # a bit flipped in the PrRtAdv's RSA signature: the same run is now a FAIL
+        records, _, _ = inspect.inspect_capture(sim.out / "exchange.pcap")
+        frame = [r["index"] for r in records if r["message"] == "PrRtAdv"][0]
+        flip_in(sim.out / "exchange.pcap", frame, 40)  # inside the signature, not the option's padding
+        assert not simtool.report(sim, status)
+        out = capsys.readouterr().out
+        assert "#%d PrRtAdv: checksum failed; signature failed: bad signature" % frame in out, out
+        assert out.rstrip().endswith("FAIL")

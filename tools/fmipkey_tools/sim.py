@@ -19,7 +19,7 @@ import click
 
 from fmipkey import config
 from fmipkey.crypto import cga
-from fmipkey_tools import board, build, cgasearch, flash, pki, provision
+from fmipkey_tools import board, build, cgasearch, flash, inspect, pki, provision
 from fmipkey_tools.cga import spki_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,11 +34,18 @@ LINK_LOCAL = bytes.fromhex("fe80000000000000")
 MESSAGES = {("148", ""): "CPS", ("149", ""): "CPA", ("154", "2"): "RtSolPr", ("154", "3"): "PrRtAdv"}
 
 
+def find_cgas(wanted, sec):
+    """CGA Parameters for each (key, prefix8) at Sec, searched together on every local core by
+    cgasearch, as `fmipkey cga gen` does (Sec 1: ~2^16 hashes each, a moment; Sec 2: 2^32, minutes)."""
+    jobs = {i: cgasearch.Job(spki_of(key), sec) for i, (key, _) in enumerate(wanted)}
+    engine, workers = cgasearch.available_engines()[0], os.cpu_count() or 1
+    with cgasearch.local_executor(workers, engine) as ex:
+        found = cgasearch.Search(jobs, engine).run(ex, 2 * workers)
+    return [cga.encode(found[i], prefix8, 0, jobs[i].spki) for i, (_, prefix8) in enumerate(wanted)]
+
+
 def find_cga(key, prefix8, sec):
-    """CGA Parameters for key under prefix at Sec (Sec 1: ~2^16 hashes, well under a second)."""
-    job = cgasearch.Job(spki_of(key), sec)
-    i = cgasearch.scan("hashlib", job, 0, cgasearch.SPACE)
-    return cga.encode(job.modifier(i), prefix8, 0, job.spki)
+    return find_cgas([(key, prefix8)], sec)[0]
 
 
 def ncoa_for(params, sec):
@@ -59,13 +66,14 @@ def make_bundles(out, bits, sec, at, mns, interfaces):
     ar_key = pki.new_key(bits)
     ar_cert = pki.build_cert("fmipkey demo AR", ar_key.public_key(), ca, ca_key,
                              [ipaddress.IPv6Network(AR_PREFIX)], 1, ca=False)
+    mn_keys = {name: pki.new_key(bits) for name in mn_names(mns)}
     # rfc5568 6.1.2: a PrRtAdv comes from the AR's link-local address
-    provision.write_bundle(out / "ar", "ar", ar_key, find_cga(ar_key, LINK_LOCAL, sec), sec,
+    ar_params, *mn_params = find_cgas([(ar_key, LINK_LOCAL)] + [(k, config.parse_prefix(AR_PREFIX))
+                                                                for k in mn_keys.values()], sec)
+    provision.write_bundle(out / "ar", "ar", ar_key, ar_params, sec,
                            {"interface": interfaces["ar"], "prefix": AR_PREFIX, "at": at, "counters_interval": 1,
                             "neighbors": [NEIGHBOR]}, chain=[ar_cert], anchors=[ca])
-    for name in mn_names(mns):
-        key = pki.new_key(bits)
-        params = find_cga(key, config.parse_prefix(AR_PREFIX), sec)
+    for (name, key), params in zip(mn_keys.items(), mn_params):
         provision.write_bundle(out / name, "mn", key, params, sec,
                                {"interface": interfaces[name], "prefix": AR_PREFIX, "at": at, "counters_interval": 1},
                                anchors=[ca], hkepk_count=1)
@@ -251,9 +259,6 @@ class Sim:
 FIELDS = ("frame.time_relative", "frame.len", "ipv6.src", "ipv6.dst", "icmpv6.type", "icmpv6.fmip6.subtype",
           "mip6.mhtype", "mip6.fback.status", "icmpv6.checksum.status", "icmpv6.opt.type", "icmpv6.opt.hkr.at",
           "icmpv6.opt.hkr.lifetime", "mip6.badff.spi", "_ws.expert.message")
-OPT_NAMES = {"11": "CGA", "12": "RSA-sig", "13": "TS", "14": "nonce", "15": "TA", "16": "cert", "17": "IP",
-             "18": "prefix", "19": "LLA",
-             "27": "HK-Req", "28": "HK-Rep"}
 
 
 def packets(pcap):
@@ -270,12 +275,10 @@ def message_name(p):
     return MESSAGES.get((p["icmpv6.type"], p["icmpv6.fmip6.subtype"]), "ICMPv6 %s" % p["icmpv6.type"])
 
 
-def describe(p):
-    notes = []
-    if p["icmpv6.checksum.status"]:
-        notes.append("checksum " + ("ok" if p["icmpv6.checksum.status"] == "1" else "BAD"))
-    if p["icmpv6.opt.type"]:
-        notes.append("+".join(OPT_NAMES.get(t, t) for t in p["icmpv6.opt.type"].split(",")))
+def describe(p, rec):
+    """inspect's checks of the message (CGA, signature, timestamp/nonce, BADF, path...), then
+    what tshark reads of the handover key and the FBack."""
+    notes = ["%s %s" % (n, c["result"]) for n, c in rec["checks"].items()] if rec else []
     if p["icmpv6.opt.hkr.at"]:
         notes.append("AT " + p["icmpv6.opt.hkr.at"])
     if p["icmpv6.opt.hkr.lifetime"]:
@@ -301,15 +304,32 @@ def hk(bundle):
     return json.loads(path.read_text()) if path.exists() else []
 
 
+def checked(sim):
+    """inspect's records of the capture, by frame number: checked with the MNs' keys (HK
+    Replies, BADFs) and their trust anchor (the AR's certification path)."""
+    privs = [k for n in sim.names[1:] for k in inspect.load_private_keys(sim.dirs[n])]
+    trust = inspect.load_anchor(sim.dirs[sim.names[1]] / "anchors.pem")
+    records, _, warning = inspect.inspect_capture(sim.out / "exchange.pcap", privs, trust)
+    if warning:
+        click.echo("warning: " + warning)
+    return {r["index"]: r for r in records}
+
+
 def report(sim, status):
     """Print the timeline and the verdict; returns True on PASS."""
+    records = checked(sim)
     click.echo("\n%-7s %-8s %5s  %-32s %-32s %s" % ("time s", "message", "bytes", "from", "to", "checks"))
     seen = set()
-    for p in packets(sim.out / "exchange.pcap"):
+    for i, p in enumerate(packets(sim.out / "exchange.pcap"), 1):
         name = message_name(p)
         seen.add(name)
         click.echo("%-7.3f %-8s %5s  %-32s %-32s %s" % (float(p["frame.time_relative"]), name, p["frame.len"],
-                                                        p["ipv6.src"], p["ipv6.dst"], describe(p)))
+                                                        p["ipv6.src"], p["ipv6.dst"], describe(p, records.get(i))))
+    failed = [r for r in records.values() if r["verdict"] == "failed"]  # any message: the demo's own
+    for r in failed:
+        click.echo("#%d %s: %s" % (r["index"], r["message"], "; ".join(
+            "%s failed%s" % (n, ": " + c["detail"] if c["detail"] else "")
+            for n, c in r["checks"].items() if c["result"] == "failed")))
     click.echo("")
     for name in sim.names:
         click.echo("-- %s daemon log (%s)" % (name, sim.dirs[name] / "daemon.log"))
@@ -327,7 +347,7 @@ def report(sim, status):
     missing = [m for m in ("CPS", "CPA", "RtSolPr", "PrRtAdv", "FBU", "FBack") if m not in seen]
     if missing:
         click.echo("not on the wire: " + ", ".join(missing))
-    ok = ok and not missing
+    ok = ok and not missing and not failed
     click.echo("capture: %s\n%s" % (sim.out / "exchange.pcap", "PASS" if ok else "FAIL"))
     return ok
 
@@ -337,7 +357,8 @@ def report(sim, status):
               help="Where bundles, logs and exchange.pcap go: a new or empty directory, or one an earlier "
               "run wrote (emptied first).")
 @click.option("--bits", type=click.Choice(["1024", "2048"]), default="1024", show_default=True, help="RSA key size.")
-@click.option("--sec", type=click.IntRange(0, 1), default=1, show_default=True, help="CGA Sec, searched on the host (Sec 2 would take 2^32 hashes).")
+@click.option("--sec", type=click.IntRange(0, 2), default=1, show_default=True,
+              help="CGA Sec, searched on every host core (Sec 2: 2^32 hashes per node, minutes).")
 @click.option("--at", type=click.IntRange(0, 1), default=0, show_default=True, help="Algorithm type the MNs ask for.")
 @click.option("--mns", type=click.IntRange(1, 16), default=1, show_default=True, help="Number of mobile nodes.")
 @click.option("--flashed", is_flag=True, help="Run the AR as a board does: `fmipkey flash` its bundle and the "
