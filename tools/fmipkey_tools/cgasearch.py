@@ -245,6 +245,8 @@ class Search:
                         break
                 finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
+                    if fut not in running:  # cancelled: its job was found meanwhile
+                        continue
                     name, s, n = running.pop(fut)
                     if name in self.found:
                         continue
@@ -267,6 +269,7 @@ class Search:
             raise EngineError("engine %s reported a modifier that hashlib rejects" % self.engine)
         self.found[name] = modifier
         pending.pop(name, None)
-        for fut, (other, _, _) in running.items():
-            if other == name:
-                fut.cancel()
+        # Dropped, not waited for: a Dask future cancelled while running may never complete.
+        for fut in [f for f, (other, _, _) in running.items() if other == name]:
+            fut.cancel()
+            del running[fut]
