@@ -12,6 +12,7 @@ from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
 ALL_ROUTERS = b"\xff\x02" + bytes(13) + b"\x02"
 MAX_SOURCES = const(3)       # CPA sources collected at once; the oldest makes room
 MAX_PATH = const(4)          # certificates kept per source: with MAX_SOURCES, bounds memory
+MAX_KEYS = const(4)          # certified router keys kept; the oldest makes room
 RTSOLPR_TIMEOUT = 0.1        # rfc5568 6.1.1: 100 ms, doubled before each retransmission
 CPS_RETRY = const(1)         # rfc3971 10.1: 1 s doubling, give up after CPS_RETRY_MAX
 CPS_RETRIES = const(3)       # 1 + 2 + 4 + 8 = 15 s = CPS_RETRY_MAX
@@ -72,20 +73,21 @@ class MobileNode:
         self.anchors = anchors
         self.pool = hkepk_pool
         self.prefix = config.parse_prefix(cfg["prefix"]) + bytes(8)
-        # None until a CPA source's path validates, unless configured
+        # None until a PrRtAdv signed by a certified key names it (its source), unless configured
         self.router = config.parse_addr(cfg["router"]) if cfg["router"] else None
         self.state = "idle"
         self.counters = {}
         self.events = []
         self.keys = {}               # (ar_addr, mn_cga) -> (key, at, expiry)
-        self.router_key = None       # the certified key from the router certificate
-        self.known = None            # {key hash: router_key} for send.verify
+        self.known = {}              # {key hash: PublicKey} of certified router keys, for send.verify
+        self._certified = []         # the same key hashes, oldest first (bounds known)
         self._pool_next = 0          # pool keys before this index are used up
         self.hkepk = None            # current handover key encryption key pair
         self._hkepk_since = 0
         self.hkepk_handovers = 0     # handovers (FBUs) under the current HKEPK
-        self._cps = None             # (identifier, _Retx) while discovering
-        self._paths = None           # [_Path], oldest first, while discovering
+        self._cps_id = None          # the CPS identifier CPAs must carry
+        self._cps = None             # _Retx of the CPS until a path validates
+        self._paths = None           # [_Path], oldest first, while collecting CPAs
         self._sol = None             # the outstanding _Solicit
         self._sent = []              # times of the last MAX_RTSOLPR_RATE RtSolPrs
         self._refresh = None         # when to ask for a new key
@@ -117,21 +119,24 @@ class MobileNode:
         msg = certpath.cps(ident, options=opts)
         icmp6.set_checksum(msg, self.addr, dst)
         pkt = icmp6.ipv6_header(self.addr, dst, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)
-        self._cps = (ident, _Retx(pkt, now, CPS_RETRY, CPS_RETRIES))
+        self._cps_id = ident
+        self._cps = _Retx(pkt, now, CPS_RETRY, CPS_RETRIES)
         self._paths = []
         self.state = "discovering"
         self._count("sent.cps")
         return [pkt]
 
     def _cpa(self, ip, now):
-        # A CPA proves nothing about its source: certificates are kept per source, and
-        # only a path that validates selects the router. A bad path is not final: a newer
-        # copy of a component replaces the old one and the set is tried again, and other
-        # sources and CPS retransmissions go on until the CPS timeout.
-        if self._cps is None:
+        # A CPA proves nothing about its source: certificates are kept per source, and a
+        # path that validates certifies a KEY, not an address (anyone can replay a genuine
+        # router's CPAs). A bad path is not final: a newer copy of a component replaces the
+        # old one and the set is tried again, and other sources and CPS retransmissions go
+        # on until the CPS timeout. With no router configured, paths keep being collected
+        # until a PrRtAdv names the router: the first valid one may be another router's.
+        if self._paths is None:
             return self._drop("unexpected")
         m = certpath.parse(ip.payload)
-        if m.identifier not in (self._cps[0], 0):    # 0: a CPA sent to all-nodes (rfc3971 6.4.2)
+        if m.identifier not in (self._cps_id, 0):    # 0: a CPA sent to all-nodes (rfc3971 6.4.2)
             return self._drop("identifier")
         src = bytes(ip.src)
         if self.router is not None and src != self.router:    # the configured router only
@@ -161,13 +166,25 @@ class MobileNode:
             self._count("path.invalid")
             self.events.append(("path-invalid", "router %s: %s" % (config.format_addr(src), e.args[0])))
             return []
-        self._cps = self._paths = None
-        self.router = src
-        self.router_key = leaf.public_key
-        self.known = {send.key_hash(der.encode_spki(leaf.public_key)): leaf.public_key}
+        self._paths.remove(p)
+        self._certify(leaf.public_key)
+        self.events.append(("path-valid", "router key from %s certified by %s" % (config.format_addr(src), leaf.name())))
+        if self.router is not None:    # configured: its path is all we need
+            self._paths = None
+        if self._cps is None:          # already soliciting: the new key can sign the answer
+            return []
+        self._cps = None
         self.state = "validated"
-        self.events.append(("path-valid", "router %s certified by %s" % (config.format_addr(src), leaf.name())))
         return self._solicit(now)
+
+    def _certify(self, pub):
+        h = send.key_hash(der.encode_spki(pub))
+        if h in self.known:
+            return
+        if len(self._certified) >= MAX_KEYS:
+            del self.known[self._certified.pop(0)]
+        self._certified.append(h)
+        self.known[h] = pub
 
     def _path_of(self, src, n):
         # The source's collection; a new one (a new source, or All Components changed)
@@ -231,20 +248,22 @@ class MobileNode:
         # is a replay to the AR's timestamp cache (rfc3971 5.3.4.2). Identifier and Nonce
         # stay: it is the same solicitation, so a PrRtAdv answering any copy is accepted
         # with the one nonce remembered (rfc3971 5.3.3, rfc5568 6.1.1).
+        # Router not known yet: all-routers (rfc5568 6.1.1), the certified key picks the answer.
         sol = self._sol
-        msg = send.message(self.addr, self.router, sol.body, self.id.key, cga_params=self.id.cga_params,
+        dst = self.router or ALL_ROUTERS
+        msg = send.message(self.addr, dst, sol.body, self.id.key, cga_params=self.id.cga_params,
                            now=now, nonce=sol.nonce)
         self._sent.append(now)
         del self._sent[:-self.cfg["max_rtsolpr_rate"]]
         self._count("sent.rtsolpr")
-        return [icmp6.ipv6_header(self.addr, self.router, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)]
+        return [icmp6.ipv6_header(self.addr, dst, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)]
 
     def _prrtadv(self, ip, m, now):
         sol = self._sol
         if sol is None:
             return self._drop("unexpected")
         src = bytes(ip.src)
-        if src != self.router:
+        if self.router is not None and src != self.router:
             return self._drop("source")
         if m.identifier != sol.ident:
             return self._drop("identifier")
@@ -254,7 +273,7 @@ class MobileNode:
         except VerifyError as e:
             self.events.append(("prrtadv-rejected", e.args[0]))
             return self._drop("nonce" if e.args[0] == "nonce mismatch" else "send")
-        if v.key != self.router_key:       # rfc5269 3.3: only the router's certified key
+        if self.known.get(v.key_hash) != v.key:     # rfc5269 3.3: only a certified key
             self.events.append(("prrtadv-rejected", "PrRtAdv from an uncertified key"))
             return self._drop("uncertified")
         o = m.find(ndopt.HK_REPLY)
@@ -275,6 +294,10 @@ class MobileNode:
         if len(key) != KEY_LEN[at]:
             return self._drop("key_length")
         self._sol = None
+        # The signature covers the source address: the key's holder is there (rfc5269 3.3:
+        # keys indexed by the AR's address, the FBU's destination).
+        self.router = src
+        self._paths = None
         for k in [k for k in self.keys if self.keys[k][2] <= now]:
             del self.keys[k]
         self.keys[(self.router, self.addr)] = (key, at, now + lifetime)
@@ -381,11 +404,11 @@ class MobileNode:
         """Retransmissions, and a new key request before the key's lifetime ends."""
         out = []
         if self._cps is not None:
-            d = self._due(self._cps[1], now, "cps")
+            d = self._due(self._cps, now, "cps")
             if d == "give-up":
                 return self._fail("cps-timeout", "no valid certification path from the router")
             if d:
-                out.append(self._cps[1].pkt)
+                out.append(self._cps.pkt)
         sol = self._sol
         if sol is not None:
             r = sol.retx

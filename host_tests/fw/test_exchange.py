@@ -33,12 +33,13 @@ def link(ar, mn, out, now):
 
 
 def exchange(at, router=True, forged=()):
-    """The whole exchange; forged: packets the MN gets right after its CPS, before the AR's."""
+    """The whole exchange; forged: packets the MN gets right after its CPS, before the AR's
+    (what the MN sends in answer goes to the AR too)."""
     ar, mn = pair(at, router)
-    cps = mn.start(NOW)
+    out = mn.start(NOW)
     for p in forged:
-        assert mn.handle(p, NOW) == []
-    link(ar, mn, cps, NOW)
+        out += mn.handle(p, NOW)
+    link(ar, mn, out, NOW)
     assert mn.state == "keyed", (mn.state, mn.events, ar.events)
     key, got_at, expiry = mn.keys[(ar.addr, mn.addr)]
     assert (key, got_at) == ar.keystore.get(mn.addr, NOW)[:2] and got_at == at
@@ -67,6 +68,14 @@ def test_forged_all_nodes_cpa_first():
     # a junk all-nodes CPA from another address neither becomes the router nor stops the MN
     ar, mn = exchange(0, router=False, forged=[cpa(NCOA, 0, 1, 0, der.tlv(0x30, b"junk" * 40))])
     assert mn.router == ar.addr and mn.counters["path.invalid"] == 1
+
+
+def test_replayed_genuine_cpas_first():
+    # The AR's own path replayed from another address before the AR's CPAs: that certifies
+    # the AR's key, the RtSolPr goes to all-routers, and the AR is the router.
+    forged = [cpa(NCOA, 0, 2, c, cert) for c, cert in enumerate(chain())]
+    ar, mn = exchange(0, router=False, forged=forged)
+    assert mn.router == ar.addr and mn.counters["sent.rtsolpr"] == 1
 
 
 def test_retransmitted_rtsolpr_is_not_a_replay():

@@ -4,11 +4,12 @@ from fakear import NCOA, NOW, FakeAR, anchors, cfg, chain, cpa, icmp, identity, 
 from fwtest import data
 from fmipkey import send
 from fmipkey.crypto import der, x509
-from fmipkey.mn import ALL_ROUTERS, MAX_PATH, MAX_SOURCES, MobileNode
+from fmipkey.mn import ALL_ROUTERS, MAX_KEYS, MAX_PATH, MAX_SOURCES, MobileNode
 from fmipkey.wire import certpath, fmip, mh, ndopt
 
 
 JUNK = der.tlv(0x30, b"junk" * 40)     # a DER SEQUENCE, no certificate
+AR_KEY = key("rsa1024_a.pem").public   # the key cert_router.der certifies
 
 
 def mn_for(ar, certs=None, **kw):
@@ -51,7 +52,7 @@ def test_rtsolpr_after_valid_path():
     ar = FakeAR()
     mn, out = mn_for(ar)
     assert mn.state == "requesting" and len(out) == 1
-    assert mn.events[0][0] == "path-valid" and mn.router_key == key("rsa1024_a.pem").public
+    assert mn.events[0][0] == "path-valid" and list(mn.known.values()) == [AR_KEY]
     ip, raw = icmp(out[0])
     assert bytes(ip.src) == mn.addr and bytes(ip.dst) == ar.addr
     m = fmip.parse(raw)
@@ -166,7 +167,7 @@ def discovery_ends(mn):
 def path_fails(router_cert, why):
     ar = FakeAR()
     mn, out = mn_for(ar, certs=chain(router_cert))
-    assert out == [] and mn.router == ar.addr and mn.router_key is None
+    assert out == [] and mn.router == ar.addr and mn.known == {}
     assert mn.events[-1][0] == "path-invalid" and why in mn.events[-1][1], mn.events
     discovery_ends(mn)
 
@@ -219,25 +220,81 @@ def test_cpa_wrong_identifier_and_source_ignored():
     assert mn.state == "requesting" and len(out) == 1
 
 
-def test_all_routers_learns_router_from_cpa():
+def test_all_routers_learns_router_from_prrtadv():
+    # No router configured: a valid path certifies a key, the RtSolPr goes to all-routers,
+    # and the router is the source of the PrRtAdv that key signed; a refresh goes to it.
     ar = FakeAR()
     mn = MobileNode(cfg(), identity("rsa1024_b.pem"), anchors(), pool())
     for p in ar.cpas(mn.start(NOW)[0]):
         out = mn.handle(p, NOW)
-    assert mn.router == ar.addr and bytes(icmp(out[0])[0].dst) == ar.addr
+    assert mn.router is None and bytes(icmp(out[0])[0].dst) == ALL_ROUTERS
+    mn.handle(ar.prrtadv(out[0], lifetime=600), NOW)
+    assert mn.state == "keyed" and mn.router == ar.addr and (ar.addr, mn.addr) in mn.keys
+    assert bytes(icmp(mn.tick(NOW + 540)[0])[0].dst) == ar.addr
 
 
-def genuine_completes(mn, ar, cps):
-    """The genuine router's CPAs after whatever came before: the MN goes on to done."""
-    out = []
+def genuine_completes(mn, ar, cps, sent=()):
+    """The genuine router's CPAs after whatever came before (sent: an RtSolPr the MN sent
+    already): the MN goes on to done with ar as its router."""
+    out = list(sent)
     for p in ar.cpas(cps):
-        out = mn.handle(p, NOW)
-    assert mn.state == "requesting" and mn.router == ar.addr, (mn.state, mn.events)
-    assert mn.router_key == key("rsa1024_a.pem").public
+        out += mn.handle(p, NOW)
+    assert mn.state == "requesting" and len(out) == 1 and AR_KEY in mn.known.values(), (mn.state, mn.events)
     mn.handle(ar.prrtadv(out[0]), NOW)
+    assert mn.state == "keyed" and mn.router == ar.addr, (mn.state, mn.events)
     fbu = mn.fbu(ar.addr, NCOA, NOW)[0]
     mn.handle(ar.fback(fbu), NOW)
     assert mn.state == "done"
+
+
+def test_replayed_genuine_cpas_from_other_address_first():
+    # Anyone can replay the genuine router's CPAs from their own address: with no router
+    # configured that certifies the key, not the replayer's address. The RtSolPr goes to
+    # all-routers and the genuine router, holding the key, answers it.
+    ar = FakeAR()
+    mn = MobileNode(cfg(), identity("rsa1024_b.pem"), anchors(), pool())
+    cps = mn.start(NOW)[0]
+    replayer = identity("rsa1024_pkcs8.pem", modifier=b"\x05" * 16).addr
+    out = []
+    for c, cert in enumerate(reversed(ar.certs)):
+        out += mn.handle(cpa(replayer, 0, 2, c, cert), NOW)
+    assert mn.state == "requesting" and mn.router is None and len(out) == 1
+    assert bytes(icmp(out[0])[0].dst) == ALL_ROUTERS
+    genuine_completes(mn, ar, cps, out)
+
+
+def test_all_routers_prrtadv_from_uncertified_key_refused():
+    # Answering the all-routers RtSolPr (right identifier and nonce) from another address,
+    # signed by that address's CGA key, which no path certified.
+    ar = FakeAR()
+    mn = MobileNode(cfg(), identity("rsa1024_b.pem"), anchors(), pool())
+    cps = mn.start(NOW)[0]
+    out = []
+    for p in ar.cpas(cps):
+        out += mn.handle(p, NOW)
+    other = FakeAR(ident=identity("rsa1024_pkcs8.pem", modifier=b"\x05" * 16))
+    assert mn.handle(other.prrtadv(out[0]), NOW) == []
+    assert mn.counters["dropped.uncertified"] == 1 and mn.router is None and mn.keys == {}
+    genuine_completes(mn, ar, cps, out)
+
+
+def test_certified_keys_bounded_from_any_source():
+    # No router configured: every path that validates adds its key, from whatever source,
+    # at most MAX_KEYS, the oldest making room. Router certificates for other keys, issued
+    # by the anchor itself (rsa2048_a is Test Root's key).
+    root = key("rsa2048_a.pem")
+    others = ["rsa1024_b.pem", "rsa1024_pkcs8.pem", "rsa2048_b.pem", "rsa2048_a.pem"]
+    ar = FakeAR()
+    mn = MobileNode(cfg(), identity("rsa1024_b.pem"), anchors(), pool())
+    cps = mn.start(NOW)[0]
+    out = []
+    for i, name in enumerate(others):
+        cert = mint("router%d" % i, "Test Root", root, key(name).public)
+        out += mn.handle(cpa(ar.addr[:15] + bytes((i,)), 0, 1, 0, cert), NOW)
+    assert len(out) == 1 and "path.invalid" not in mn.counters, mn.events
+    assert sorted(k.n for k in mn.known.values()) == sorted(key(n).public.n for n in others)
+    genuine_completes(mn, ar, cps, out)
+    assert len(mn.known) == MAX_KEYS and key(others[0]).public not in mn.known.values()
 
 
 def test_forged_all_nodes_cpa_before_genuine():
@@ -277,7 +334,7 @@ def test_bad_path_retried_with_genuine_component():
     assert mn.handle(cpa(ar.addr, ident, 2, 0, JUNK, mn.addr), NOW) == []
     assert mn.state == "discovering" and mn.counters["path.invalid"] == 1
     assert len(mn.handle(router, NOW)) == 1 and mn.state == "requesting"
-    assert mn.counters["path.invalid"] == 1 and mn.router_key == key("rsa1024_a.pem").public
+    assert mn.counters["path.invalid"] == 1 and list(mn.known.values()) == [AR_KEY]
 
 
 def test_valid_path_to_untrusted_anchor_from_other_source():
@@ -293,7 +350,7 @@ def test_valid_path_to_untrusted_anchor_from_other_source():
     cps = mn.start(NOW)[0]
     for p in other.cpas(cps):
         assert mn.handle(p, NOW) == []
-    assert mn.router is None and mn.router_key is None and mn.counters["path.invalid"] == 1
+    assert mn.router is None and mn.known == {} and mn.counters["path.invalid"] == 1
     assert "not in the chain nor a trust anchor" in mn.events[-1][1]
     genuine_completes(mn, ar, cps)
 
