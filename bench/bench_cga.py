@@ -24,10 +24,12 @@ from fmipkey_tools import cgasearch  # noqa: E402
 
 SECONDS = 2.0
 RUNS = 3  # best of, for the multi-worker figures
-# What the search is built to reach: 64 lanes per core well ahead of OpenSSL's one SHA-1 stream (even
-# with SHA-NI), two workers nearly twice one, Dask (processes or threads) as fast as processes.
-TARGETS = {"numba_vs_openssl": 2.0, "two_vs_one": 1.8, "dask_processes_vs_local": 0.9,
-           "dask_threads_vs_local": 0.9}
+# The figures issue 4 asks for: fast path per core >= 1.5x OpenSSL's single stream at the same
+# input length, fallback >= 40 % of it, 2 workers >= 1.8x one, Dask >= 85 % of local
+# multiprocessing on the same cores, a Sec=2 search for an RSA-1024 key under 5 minutes.
+TARGETS = {"numba_vs_openssl": (">=", 1.5), "hashlib_vs_openssl": (">=", 0.4), "two_vs_one": (">=", 1.8),
+           "dask_processes_vs_local": (">=", 0.85), "dask_threads_vs_local": (">=", 0.85),
+           "sec2_rsa1024_estimate_s": ("<=", 300)}
 NEVER = 3  # Sec 3 (2^48 work): a range is scanned to its end, so trials = range size
 
 
@@ -81,11 +83,24 @@ def pool_rate(executor, in_flight, j, seconds=SECONDS * 2):
 
 def best_rate(executor, in_flight, j):
     pool_rate(executor, in_flight, j, 0.5)  # start the workers, load the cached kernel
-    return max(pool_rate(executor, in_flight, j, SECONDS / 2) for _ in range(RUNS))
+    # windows of 3 s: with ~0.25 s tasks, shorter ones measure start-up and the dropped tail
+    return max(pool_rate(executor, in_flight, j, SECONDS * 1.5) for _ in range(RUNS))
 
 
 def target(name, value):
-    return {"value": round(value, 2), "target": ">= %s" % TARGETS[name], "met": value >= TARGETS[name]}
+    op, bound = TARGETS[name]
+    return {"value": round(value, 2), "target": "%s %s" % (op, bound),
+            "met": value >= bound if op == ">=" else value <= bound}
+
+
+def _figures(out):
+    for part in out.values():
+        if isinstance(part, dict) and "met" in part:
+            yield part
+        elif isinstance(part, dict):
+            for v in part.values():
+                if isinstance(v, dict):
+                    yield v
 
 
 def main():
@@ -100,7 +115,7 @@ def main():
         out["rsa%d" % bits] = {"hash2_bytes": nbytes, "openssl_sha1_per_core": round(ref),
                                "numba_per_core": round(fast), "hashlib_per_core": round(slow),
                                "numba_vs_openssl": target("numba_vs_openssl", fast / ref),
-                               "hashlib_vs_openssl": round(slow / ref, 2)}
+                               "hashlib_vs_openssl": target("hashlib_vs_openssl", slow / ref)}
     j = job(1024)
     with cgasearch.local_executor(1) as ex:
         one = best_rate(ex, 2, j)
@@ -119,9 +134,8 @@ def main():
                               "dask_processes_vs_local": target("dask_processes_vs_local", dask["processes"] / two),
                               "dask_1_worker_2_threads": round(dask["threads"]),
                               "dask_threads_vs_local": target("dask_threads_vs_local", dask["threads"] / two)}
-    out["targets_met"] = all(v["met"] for part in out.values() if isinstance(part, dict)
-                             for v in part.values() if isinstance(v, dict))
-    out["sec2_rsa1024_estimate_s"] = round(2 ** 32 / two, 1)
+    out["sec2_rsa1024_estimate_s"] = target("sec2_rsa1024_estimate_s", 2 ** 32 / two)
+    out["targets_met"] = all(v["met"] for v in _figures(out))
     json.dump(out, sys.stdout)
     print()
 
