@@ -228,3 +228,24 @@ def test_daemon_survives_malformed_packets(tmp_path):
     assert c["errors.engine"] == 0, (sim.out / "ar" / "daemon.log").read_text()
     assert not c.get("dropped.checksum")                  # the junk reached the parsers
     assert c["fbu.accepted"] == 1
+
+
+def test_sim_in_a_user_namespace(tmp_path):
+    # What a non-root user gets (unprivileged user namespaces): the same command runs again
+    # inside new user, network and mount namespaces. --userns takes that path as root too.
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-Ur", "true"]).returncode:
+        pytest.skip("unprivileged user namespaces are not available here (unshare -Ur)")
+    before = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    out = tmp_path / "demo"
+    proc = subprocess.Popen([str(ROOT / ".venv/bin/fmipkey"), "sim", "--userns", "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = set()
+    while proc.poll() is None:   # the run takes seconds: host namespaces would show up here
+        seen.add(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout)
+        time.sleep(0.05)
+    text = proc.stdout.read()
+    assert proc.returncode == 0 and text.rstrip().endswith("PASS"), text[-3000:]
+    assert seen == {before}, seen          # the namespaces lived and died inside the user namespace
+    fields = subprocess.run(["tshark", "-r", str(out / "exchange.pcap"), "-T", "fields", "-e", "icmpv6.type",
+                             "-e", "mip6.mhtype"], capture_output=True, text=True).stdout.split()
+    assert {"148", "149", "154", "8", "9"} <= set(fields)           # CPS, CPA, RtSolPr/PrRtAdv, FBU, FBack

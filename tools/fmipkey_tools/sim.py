@@ -4,7 +4,8 @@ network namespace per node joined by a bridge in the AR's namespace, the
 firmware daemon under MicroPython in each, a capture of the link to
 build/demo/exchange.pcap, then a timeline read back with tshark and PASS/FAIL.
 
-Namespaces need root (CAP_NET_ADMIN and writing /run/netns)."""
+Namespaces need root, or unprivileged user namespaces: then (or with --userns)
+the command runs itself again inside new user, network and mount namespaces."""
 import ipaddress
 import json
 import os
@@ -188,8 +189,7 @@ class Sim:
 
     def check_host(self):
         if os.geteuid() != 0:
-            raise click.ClickException("the simulation creates network namespaces (ip netns), which needs root or "
-                                       "CAP_NET_ADMIN: run it as root, e.g. sudo .venv/bin/fmipkey sim")
+            raise click.ClickException(NEEDS_ROOT)
         for tool in ("ip", "tshark"):
             if shutil.which(tool) is None:
                 raise click.ClickException("%s is not installed: apt-get install iproute2 tshark (make tools does it)" % tool)
@@ -352,6 +352,26 @@ def report(sim, status):
     return ok
 
 
+NEEDS_ROOT = ("the simulation creates network namespaces (ip netns): run it as root (sudo .venv/bin/fmipkey sim), "
+              "or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 and "
+              "user.max_user_namespaces > 0) and have util-linux's unshare")
+
+
+IN_USERNS = "FMIPKEY_SIM_USERNS"  # set once re-run inside the namespaces: do not nest again
+
+
+def rerun_in_user_namespace():
+    """Not root: run this same command again as root of new user, network and mount
+    namespaces. A private tmpfs on /run lets `ip netns` make /run/netns; every namespace
+    the simulation creates then belongs to this user, and so do the files it writes."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-Ur", "true"], capture_output=True).returncode:
+        raise click.ClickException(NEEDS_ROOT)
+    cmd = [sys.executable, "-m", "fmipkey_tools.cli"] + sys.argv[1:]
+    os.environ[IN_USERNS] = "1"
+    os.execvp("unshare", ["unshare", "--user", "--map-root-user", "--net", "--mount", "--propagation", "private",
+                          "sh", "-c", 'mount -t tmpfs fmipkey-run /run && exec "$@"', "sh"] + cmd)
+
+
 @click.command()
 @click.option("--out", default="build/demo", show_default=True, type=click.Path(file_okay=False),
               help="Where bundles, logs and exchange.pcap go: a new or empty directory, or one an earlier "
@@ -363,8 +383,12 @@ def report(sim, status):
 @click.option("--mns", type=click.IntRange(1, 16), default=1, show_default=True, help="Number of mobile nodes.")
 @click.option("--flashed", is_flag=True, help="Run the AR as a board does: `fmipkey flash` its bundle and the "
               "built .mpy firmware onto a virtual board (OUT/ar-flash), then run the daemon from that flash only.")
-def cli(out, bits, sec, at, mns, flashed):
+@click.option("--userns", is_flag=True, help="Run inside a new user namespace even as root (automatic for other "
+              "users): the host's /run/netns is left alone.")
+def cli(out, bits, sec, at, mns, flashed, userns):
     """Simulate a link: AR and MN under MicroPython in network namespaces."""
+    if (userns or os.geteuid() != 0) and not os.environ.get(IN_USERNS):
+        rerun_in_user_namespace()
     prev = signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         with Sim(out, int(bits), sec, at, mns) as sim:
