@@ -249,3 +249,43 @@ def test_sim_in_a_user_namespace(tmp_path):
     fields = subprocess.run(["tshark", "-r", str(out / "exchange.pcap"), "-T", "fields", "-e", "icmpv6.type",
                              "-e", "mip6.mhtype"], capture_output=True, text=True).stdout.split()
     assert {"148", "149", "154", "8", "9"} <= set(fields)           # CPS, CPA, RtSolPr/PrRtAdv, FBU, FBack
+
+
+USER = "fmtest"
+
+
+def test_sim_as_an_unprivileged_user(tmp_path):
+    """`fmipkey sim` run by a real non-root user: it re-runs itself in a user namespace,
+    passes, and what it writes under --out belongs to that user."""
+    import pwd
+    import tempfile
+    if shutil.which("su") is None or shutil.which("unshare") is None:
+        pytest.skip("needs su and util-linux's unshare")
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        if shutil.which("useradd") is None or subprocess.run(["useradd", "-m", USER]).returncode:
+            pytest.skip("could not create the unprivileged user %s (useradd)" % USER)
+    uid = pwd.getpwnam(USER).pw_uid
+
+    def as_user(cmd, timeout=60):
+        return subprocess.run(["su", USER, "-s", "/bin/bash", "-c", "cd %s && %s" % (ROOT, cmd)],
+                              capture_output=True, text=True, timeout=timeout)
+    if as_user("unshare -Ur true").returncode:
+        pytest.skip("unprivileged user namespaces are disabled (unshare -Ur fails as %s)" % USER)
+    r = as_user(".venv/bin/python -c 'import fmipkey_tools.sim'")
+    if r.returncode:  # e.g. the venv's interpreter links into /root (mode 700); nothing is chmod-ed here
+        pytest.skip("the checkout or its .venv is not usable by %s: %s" % (USER, (r.stderr.strip() or "?")[-300:]))
+    top = Path(tempfile.mkdtemp(prefix="fmipkey-sim-user-"))
+    try:
+        os.chown(top, uid, -1)
+        out = top / "demo"
+        t0 = time.time()
+        r = as_user(".venv/bin/fmipkey sim --out %s" % out, timeout=120)
+        assert r.returncode == 0 and r.stdout.rstrip().endswith("PASS"), (r.stdout + r.stderr)[-3000:]
+        assert time.time() - t0 < 30
+        pcap = out / "exchange.pcap"
+        assert pcap.stat().st_size > 24 and pcap.stat().st_uid == uid
+        assert all(p.stat().st_uid == uid for p in out.rglob("*"))
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -106,7 +106,9 @@ class Link:
                            "net.ipv6.conf.default.disable_ipv6=1")
             ar = self.ns["ar"]
             sh("ip", "-n", ar, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
-            # with br_netfilter loaded the bridge would drop malformed IPv6 before the AR sees it
+            # with br_netfilter loaded the bridge would drop malformed IPv6 before the AR sees it;
+            # unchecked: without br_netfilter the key does not exist, and in a user namespace
+            # (not root) it may be absent or not writable, and then there is nothing to turn off
             subprocess.run(["ip", "netns", "exec", ar, "sysctl", "-q", "-w", "net.bridge.bridge-nf-call-ip6tables=0"],
                            capture_output=True)
             for i, n in enumerate(n for n in self.ns if n != "ar"):
