@@ -80,12 +80,12 @@ def _hashlib_batch(job_key, thread):
 
 
 def scan_hashlib(job, start, count):
-    """First i in [start, start+count) with a good modifier, or None. Copying an empty
-    SHA-1 object is cheaper than making a new one, and Hash2 is good when its leftmost
-    2*Sec octets are zero, so the loop around OpenSSL's SHA-1 stays thin."""
+    """First i in [start, start+count) with a good modifier, or None (Sec >= 1). The loop
+    around OpenSSL's SHA-1 is kept thin: copying an empty SHA-1 object is cheaper than
+    making a new one, and a digest whose leftmost 2*Sec octets are zero is exactly one
+    below 2*Sec-1 zero octets and a one, so one comparison replaces slicing it (~10 %)."""
     arr, rows = _hashlib_batch(job.key(), threading.get_ident())
-    zero = bytes(2 * job.sec)
-    k = len(zero)
+    bound = bytes(2 * job.sec - 1) + b"\x01"
     fresh = hashlib.sha1().copy
     low = np.uint64(int.from_bytes(job.base[8:], "big"))
     for s in range(start, start + count, HASHLIB_BATCH):
@@ -94,7 +94,7 @@ def scan_hashlib(job, start, count):
         for i in range(m):
             h = fresh()
             h.update(rows[i])
-            if h.digest()[:k] == zero:
+            if h.digest() < bound:
                 return s + i
     return None
 
