@@ -75,6 +75,34 @@ def test_flash_copies_verifies_and_skips_unchanged(fw, bundle, tmp_path):
             assert out.split() == [str(dev.resolve()), "fmipkey/config.mpy"]
 
 
+def test_flash_reports_and_prunes_what_an_earlier_bundle_left(fw, bundle, tmp_path):
+    dev = tmp_path / "flash"
+    with board.virtual_board(dev) as tty:
+        assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+        (dev / "keystore.bin").write_bytes(b"daemon state")  # the daemon's, never a bundle's
+        # The board becomes an MN: its bundle has no router certificates and names its key differently.
+        mn = tmp_path / "mn"
+        mn.mkdir()
+        (mn / "config.json").write_text(json.dumps({"role": "mn", "key_file": "mn-key.pem"}))
+        for name in ("mn-key.pem", "cga.der", "anchors.pem", "hkepk.pem"):
+            (mn / name).write_bytes(name.encode())
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", mn)
+        assert r.exit_code == 0, r.output
+        assert "left on the board from an earlier bundle: certs.pem, key.pem (flash again with --prune" in r.output
+        assert (dev / "certs.pem").exists() and (dev / "key.pem").exists()
+
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", mn, "--prune")
+        assert r.exit_code == 0, r.output
+        assert "0 added, 0 updated" in r.output and "2 removed" in r.output and "left on" not in r.output
+        assert not (dev / "certs.pem").exists() and not (dev / "key.pem").exists()
+        # what is not a bundle's file stays: the daemon's state, and files the old bundle put in a folder
+        assert (dev / "keystore.bin").exists() and (dev / "certs" / "router.der").exists()
+        assert (dev / "mn-key.pem").read_bytes() == b"mn-key.pem"
+
+    r = cli("flash", "--port", "/dev/null", "--prune")
+    assert r.exit_code == 2 and "--prune removes what an earlier bundle left: give the new one with --bundle" in r.output
+
+
 def test_flash_detects_corruption_on_board(fw, bundle, tmp_path):
     dev = tmp_path / "flash"
     with board.virtual_board(dev) as tty:

@@ -14,6 +14,7 @@ from mpremote.transport import TransportError
 from rich.console import Console
 from rich.table import Table
 
+from fmipkey import config
 from fmipkey_tools import board, build
 
 # Board side: SHA-256 of each path in P (None when absent), then every file under
@@ -73,6 +74,22 @@ def local_files(fw, bundle):
     return files
 
 
+# Files a bundle brings (not the daemon's own keystore and counters): a board given a
+# new bundle, say an AR turned MN, may still hold the old one's, private keys included.
+BUNDLE_KEYS = ("key_file", "cga_file", "certs_file", "anchors_file", "hkepk_file", "device_key_file")
+
+
+def bundle_names(bundle):
+    """The board names a bundle's files go by: the defaults, and any its config.json gives."""
+    names = {config.entry(k)[1] for k in BUNDLE_KEYS}
+    try:
+        cfg = json.loads((Path(bundle) / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise click.ClickException("%s/config.json: %s; write the bundle with fmipkey provision" % (bundle, e))
+    names.update(cfg[k] for k in BUNDLE_KEYS if isinstance(cfg.get(k), str))
+    return names
+
+
 def needs_build(fw):
     """True when some firmware source has no .mpy in `fw` or is newer than it."""
     for src in build.sources():
@@ -88,21 +105,25 @@ def board_state(transport, paths):
     return dict(zip(paths, hashes)), present
 
 
-def flash(port, files):
+def flash(port, files, bundle_files=(), prune=False):
     """Copy `files` ({board path: local path}) to the board on `port`.
 
-    Returns {board path: "added" | "updated" | "unchanged" | "removed"}; "removed" are
-    files under fmipkey/ that `files` does not have, when it has any (a stale .py would
-    shadow its .mpy)."""
+    Returns {board path: "added" | "updated" | "unchanged" | "removed" | "left"}; "removed"
+    are files under fmipkey/ that `files` does not have, when it has any (a stale .py would
+    shadow its .mpy); "left" are `bundle_files` on the board that `files` does not have,
+    removed instead when `prune`."""
     wanted = {name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for name, p in files.items()}
     names = sorted(wanted)
     with board.connect(port) as t:
-        before, present = board_state(t, names)
+        before, present = board_state(t, names + sorted(set(bundle_files) - set(names)))
         result = {n: "unchanged" if before[n] == wanted[n] else "updated" if before[n] else "added" for n in names}
         changed = [n for n in names if result[n] != "unchanged"]
         # Only a flash that carries the firmware owns fmipkey/ and may prune it.
         has_fw = any(n.startswith(build.PACKAGE + "/") for n in names)
         extra = sorted(p for p in present if has_fw and p not in wanted)
+        left = sorted(n for n in bundle_files if n not in wanted and before[n])
+        if prune:
+            extra, left = extra + left, []
         dirs = sorted({"/".join(n.split("/")[:i]) for n in changed for i in range(1, n.count("/") + 1)},
                       key=lambda d: d.count("/"))
         board.run(t, "import os\nfor d in %s:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n"
@@ -119,6 +140,7 @@ def flash(port, files):
             raise click.ClickException("SHA-256 on the board differs from the host for %s: flash again, "
                                        "and check the cable if it persists" % ", ".join(bad))
     result.update((p, "removed") for p in extra)
+    result.update((p, "left") for p in left)
     return result
 
 
@@ -127,7 +149,7 @@ def report_table(result, files):
     table.add_column("file")
     table.add_column("bytes", justify="right")
     table.add_column("status")
-    colours = {"added": "green", "updated": "yellow", "unchanged": "dim", "removed": "red"}
+    colours = {"added": "green", "updated": "yellow", "unchanged": "dim", "removed": "red", "left": "magenta"}
     for name in sorted(result):
         size = str(Path(files[name]).stat().st_size) if name in files else ""
         table.add_row(name, size, "[%s]%s[/]" % (colours[result[name]], result[name]))
@@ -144,8 +166,12 @@ def report_table(result, files):
               help="Device bundle (config.json, keys, certificates) copied to the board's root.")
 @click.option("--fw", default="build/fw", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Built firmware (fmipkey build); rebuilt first when the sources are newer.")
-def cli(port, image, offset, bundle, fw):
+@click.option("--prune", is_flag=True,
+              help="Remove bundle files (keys, certificates, CGA) an earlier bundle left that this one lacks.")
+def cli(port, image, offset, bundle, fw, prune):
     """Copy the firmware and a bundle to a MicroPython board; verify each file by SHA-256 on the board."""
+    if prune and not bundle:
+        raise click.UsageError("--prune removes what an earlier bundle left: give the new one with --bundle")
     if image:
         click.echo("writing %s at %s with esptool" % (image, offset))
         if subprocess.run(esptool_command(port, image, offset)).returncode:
@@ -156,7 +182,11 @@ def cli(port, image, offset, bundle, fw):
         click.echo("building firmware into %s" % fw)
         build.build(fw)
     files = local_files(fw, bundle)
-    result = flash(port, files)
+    result = flash(port, files, bundle_names(bundle) if bundle else (), prune)
     Console().print(report_table(result, files))
     counts = dict((s, list(result.values()).count(s)) for s in ("added", "updated", "unchanged", "removed"))
     click.echo("%(added)d added, %(updated)d updated, %(unchanged)d unchanged, %(removed)d removed" % counts)
+    left = sorted(n for n, status in result.items() if status == "left")
+    if left:
+        click.echo("left on the board from an earlier bundle: %s (flash again with --prune to remove them)"
+                   % ", ".join(left))
