@@ -20,11 +20,12 @@ import click
 
 from fmipkey import config
 from fmipkey.crypto import cga
-from fmipkey_tools import board, build, cgasearch, flash, inspect, pki, provision
+from fmipkey.wire import mh
+from fmipkey_tools import board, build, cgasearch, flash, inspect, pcapfile, pki, provision
+from fmipkey_tools.board import MICROPYTHON  # the unix port beside this interpreter
 from fmipkey_tools.cga import spki_of
 
 ROOT = Path(__file__).resolve().parents[2]
-MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
 FIRMWARE = ROOT / "firmware"
 CA_PREFIX = "2001:db8::/32"
 AR_PREFIX = "2001:db8:1::/64"      # the link the MN starts on (the PAR's)
@@ -240,6 +241,21 @@ class Sim:
         wait_for(lambda: log.read_text().count(" start ") > before or p.poll() is not None, 15, name + " to start")
         return p
 
+    def await_fbacks(self, n, timeout=5):
+        """Wait until the capture file holds n FBacks: an MN has its FBack before tshark
+        has written it, and stopping tshark drops what it has not. The report names
+        anything still missing after the timeout."""
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                frames = pcapfile.read(self.out / "exchange.pcap")[0]
+            except pcapfile.PcapError:  # not even the header written yet
+                frames = []
+            # IPv6 next header 135 (Mobility Header), MH type FBack (rfc5568 6.2.3)
+            if sum(1 for _, ip, _ in frames if ip and len(ip) > 42 and ip[6] == 135 and ip[42] == mh.FBACK) >= n:
+                return
+            time.sleep(0.05)
+
     def mn_args(self, name):
         params = (self.dirs[name] / "cga.der").read_bytes()
         return ["--ncoa", config.format_addr(ncoa_for(params, self.sec)), "--timeout", "20"]
@@ -250,7 +266,7 @@ class Sim:
         ar = self.daemon("ar")
         mns = {n: self.daemon(n, *self.mn_args(n)) for n in self.names[1:]}
         status = {n: p.wait(30) for n, p in mns.items()}
-        time.sleep(0.2)  # the last FBack reaches the capture
+        self.await_fbacks(sum(rc == 0 for rc in status.values()))
         stop(ar)
         stop(tshark)
         return status
