@@ -4,8 +4,8 @@
 a default `dask worker` is) vs local processes, and the Sec=2 estimate.
 
 Every figure is the best of 3 runs (the worker figures of 5), the native
-reference too: a busy machine only slows a run down. Each target is printed beside its figure as {value, target, met}, so
-a miss shows."""
+reference too: a busy machine only slows a run down. Each target is printed
+beside its figure as {value, target, met}, so a miss shows."""
 import json
 import logging
 import os

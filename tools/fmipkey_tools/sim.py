@@ -20,6 +20,7 @@ import click
 
 from fmipkey import config
 from fmipkey.crypto import cga
+from fmipkey.errors import ParseError
 from fmipkey.wire import mh
 from fmipkey_tools import board, build, cgasearch, flash, inspect, pcapfile, pki, provision
 from fmipkey_tools.board import MICROPYTHON  # the unix port beside this interpreter
@@ -140,6 +141,13 @@ class Link:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
+def is_fback(ip):
+    try:
+        return mh.parse_packet(ip)[2].type == mh.FBACK
+    except ParseError:  # the capture holds ND messages too
+        return False
+
+
 def stop(p, sig=signal.SIGINT, timeout=5):
     """Ask a process to end (SIGINT: the daemon writes its counters), kill it if it does not."""
     if p.poll() is None:
@@ -251,8 +259,7 @@ class Sim:
                 frames = pcapfile.read(self.out / "exchange.pcap")[0]
             except pcapfile.PcapError:  # not even the header written yet
                 frames = []
-            # IPv6 next header 135 (Mobility Header), MH type FBack (rfc5568 6.2.3)
-            if sum(1 for _, ip, _ in frames if ip and len(ip) > 42 and ip[6] == 135 and ip[42] == mh.FBACK) >= n:
+            if sum(1 for _, ip, _ in frames if ip and is_fback(ip)) >= n:
                 return
             time.sleep(0.05)
 
