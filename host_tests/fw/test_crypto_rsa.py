@@ -203,3 +203,39 @@ def test_sign_refuses_faulty_crt_result():
         e = fwtest.raises(CryptoError, rsa.sign, bad, b"signed data")
         assert e.args[0] == "signature fault"
     assert rsa.verify(k.public, b"signed data", rsa.sign(k, b"signed data"))
+
+
+def test_private_operations_are_blinded():
+    # The CRT exponentiations must never see the input itself (it is known to, or chosen
+    # by, a peer), and each operation uses a new blinding pair of the right form.
+    _, k = key("rsa1024_a.pem")
+    seen = []
+    real = backend.powmod
+
+    def spy(b, e, m):
+        seen.append((b, e, m))
+        return real(b, e, m)
+    backend.powmod = spy
+    try:
+        pairs = []
+        for msg in (b"one", b"two", b"three"):
+            sig = rsa.sign(k, msg)
+            pairs.append(k.blinding)
+            m = int.from_bytes(rsa._encoded_digest(k.size, backend.sha1(msg).digest(), "sha1"), "big")
+            crt = [(b, mod) for b, e, mod in seen if e in (k.dp, k.dq)]
+            assert len(crt) == 2 and all(b != m % mod for b, mod in crt)
+            seen.clear()
+            assert rsa.verify(k.public, msg, sig)
+        c = rsa.encrypt(k.public, b"handover key")
+        assert rsa.decrypt(k, c) == b"handover key"
+        crt = [(b, mod) for b, e, mod in seen if e in (k.dp, k.dq)]
+        assert all(b != int.from_bytes(c, "big") % mod for b, mod in crt)
+    finally:
+        backend.powmod = real
+    for re, rinv in pairs:
+        assert real(rinv, k.e, k.n) * re % k.n == 1     # re = r^e and rinv = r^-1 for one r
+    assert pairs[1] == (pairs[0][0] ** 2 % k.n, pairs[0][1] ** 2 % k.n) and pairs[0] != pairs[1]
+    # two keys never share a pair
+    _, k2 = key("rsa1024_b.pem")
+    rsa.sign(k2, b"one")
+    assert k2.blinding[1] != pairs[0][1]
