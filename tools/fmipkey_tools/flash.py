@@ -14,7 +14,6 @@ from mpremote.transport import TransportError
 from rich.console import Console
 from rich.table import Table
 
-from fmipkey import config
 from fmipkey_tools import board, build
 
 # Board side: SHA-256 of each path in P (None when absent), then every file under
@@ -74,20 +73,18 @@ def local_files(fw, bundle):
     return files
 
 
-# Files a bundle brings (not the daemon's own keystore and counters): a board given a
-# new bundle, say an AR turned MN, may still hold the old one's, private keys included.
-BUNDLE_KEYS = ("key_file", "cga_file", "certs_file", "anchors_file", "hkepk_file", "device_key_file")
+# On the board: the bundle files the last flash wrote, and those it left there. A new
+# bundle (say an AR's turned MN's) may lack some of them, private keys included.
+MANIFEST = "bundle-files.json"
 
 
-def bundle_names(bundle):
-    """The board names a bundle's files go by: the defaults, and any its config.json gives."""
-    names = {config.entry(k)[1] for k in BUNDLE_KEYS}
+def board_manifest(transport):
+    """The names MANIFEST lists, or none when the board has no such file that parses."""
     try:
-        cfg = json.loads((Path(bundle) / "config.json").read_text())
-    except (OSError, ValueError) as e:
-        raise click.ClickException("%s/config.json: %s; write the bundle with fmipkey provision" % (bundle, e))
-    names.update(cfg[k] for k in BUNDLE_KEYS if isinstance(cfg.get(k), str))
-    return names
+        names = json.loads(transport.fs_readfile(MANIFEST))
+    except (OSError, ValueError):  # none yet, or not ours
+        return set()
+    return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
 
 
 def needs_build(fw):
@@ -105,23 +102,25 @@ def board_state(transport, paths):
     return dict(zip(paths, hashes)), present
 
 
-def flash(port, files, bundle_files=(), prune=False):
+def flash(port, files, prune=False):
     """Copy `files` ({board path: local path}) to the board on `port`.
 
     Returns {board path: "added" | "updated" | "unchanged" | "removed" | "left"}; "removed"
     are files under fmipkey/ that `files` does not have, when it has any (a stale .py would
-    shadow its .mpy); "left" are `bundle_files` on the board that `files` does not have,
-    removed instead when `prune`."""
+    shadow its .mpy); "left" are files an earlier bundle brought that this one (the files
+    outside fmipkey/) does not have: removed instead when `prune`."""
     wanted = {name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for name, p in files.items()}
     names = sorted(wanted)
+    bundle = [n for n in names if not n.startswith(build.PACKAGE + "/")]
     with board.connect(port) as t:
-        before, present = board_state(t, names + sorted(set(bundle_files) - set(names)))
+        earlier = board_manifest(t) - set(names) if bundle else set()
+        before, present = board_state(t, names + sorted(earlier))
         result = {n: "unchanged" if before[n] == wanted[n] else "updated" if before[n] else "added" for n in names}
         changed = [n for n in names if result[n] != "unchanged"]
         # Only a flash that carries the firmware owns fmipkey/ and may prune it.
         has_fw = any(n.startswith(build.PACKAGE + "/") for n in names)
         extra = sorted(p for p in present if has_fw and p not in wanted)
-        left = sorted(n for n in bundle_files if n not in wanted and before[n])
+        left = sorted(n for n in earlier if before[n])
         if prune:
             extra, left = extra + left, []
         dirs = sorted({"/".join(n.split("/")[:i]) for n in changed for i in range(1, n.count("/") + 1)},
@@ -139,6 +138,8 @@ def flash(port, files, bundle_files=(), prune=False):
         if bad:
             raise click.ClickException("SHA-256 on the board differs from the host for %s: flash again, "
                                        "and check the cable if it persists" % ", ".join(bad))
+        if bundle:
+            t.fs_writefile(MANIFEST, json.dumps(bundle + left).encode())
     result.update((p, "removed") for p in extra)
     result.update((p, "left") for p in left)
     return result
@@ -167,7 +168,7 @@ def report_table(result, files):
 @click.option("--fw", default="build/fw", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Built firmware (fmipkey build); rebuilt first when the sources are newer.")
 @click.option("--prune", is_flag=True,
-              help="Remove bundle files (keys, certificates, CGA) an earlier bundle left that this one lacks.")
+              help="Remove the files (keys, certificates, CGA) an earlier bundle brought that this one lacks.")
 def cli(port, image, offset, bundle, fw, prune):
     """Copy the firmware and a bundle to a MicroPython board; verify each file by SHA-256 on the board."""
     if prune and not bundle:
@@ -182,7 +183,7 @@ def cli(port, image, offset, bundle, fw, prune):
         click.echo("building firmware into %s" % fw)
         build.build(fw)
     files = local_files(fw, bundle)
-    result = flash(port, files, bundle_names(bundle) if bundle else (), prune)
+    result = flash(port, files, prune)
     Console().print(report_table(result, files))
     counts = dict((s, list(result.values()).count(s)) for s in ("added", "updated", "unchanged", "removed"))
     click.echo("%(added)d added, %(updated)d updated, %(unchanged)d unchanged, %(removed)d removed" % counts)
