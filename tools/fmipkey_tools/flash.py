@@ -113,12 +113,13 @@ def flash(port, files, prune=False):
     names = sorted(wanted)
     bundle = [n for n in names if not n.startswith(build.PACKAGE + "/")]
     with board.connect(port) as t:
-        earlier = board_manifest(t) - set(names) if bundle else set()
+        recorded = board_manifest(t) if bundle else set()
+        earlier = recorded - set(names)
         before, present = board_state(t, names + sorted(earlier))
         result = {n: "unchanged" if before[n] == wanted[n] else "updated" if before[n] else "added" for n in names}
         changed = [n for n in names if result[n] != "unchanged"]
         # Only a flash that carries the firmware owns fmipkey/ and may prune it.
-        has_fw = any(n.startswith(build.PACKAGE + "/") for n in names)
+        has_fw = len(bundle) < len(names)
         extra = sorted(p for p in present if has_fw and p not in wanted)
         left = sorted(n for n in earlier if before[n])
         if prune:
@@ -138,7 +139,7 @@ def flash(port, files, prune=False):
         if bad:
             raise click.ClickException("SHA-256 on the board differs from the host for %s: flash again, "
                                        "and check the cable if it persists" % ", ".join(bad))
-        if bundle:
+        if bundle and recorded != set(bundle + left):
             t.fs_writefile(MANIFEST, json.dumps(bundle + left).encode())
     result.update((p, "removed") for p in extra)
     result.update((p, "left") for p in left)
