@@ -86,6 +86,41 @@ def test_read_tlv_long_lengths():
     assert der.encode_int(0) == b"\x02\x01\x00" and der.encode_int(128) == b"\x02\x02\x00\x80"
 
 
+def test_der_lengths_in_shortest_form():
+    # One encoding per value (issue 13): a long form for a length below 128, or with a
+    # leading zero octet, re-encodes the same value.
+    for bad in (b"\x04\x81\x05" + bytes(5), b"\x04\x82\x00\x05" + bytes(5), b"\x04\x83\x00\x01\x00" + bytes(256)):
+        e = fwtest.raises(ParseError, der.read_tlv, bad, 0, len(bad))
+        assert e.args[0] == "DER: length not in its shortest form"
+    ok = b"\x04\x81\x80" + bytes(128)
+    assert der.read_tlv(ok, 0, len(ok)) == (4, 3, 131)
+    # a whole key whose outer length was re-encoded in three octets
+    (_, d), k = key("rsa1024_a.pem")
+    assert d[1] == 0x82
+    fwtest.raises(ParseError, der.parse_private_key, d[:1] + b"\x83\x00" + d[2:])
+    spki = der.encode_spki(k.public)
+    fwtest.raises(ParseError, der.parse_spki, spki[:1] + b"\x82\x00" + spki[2:])
+
+
+def test_der_integers_in_shortest_form():
+    (_, _), k = key("rsa1024_a.pem")
+    good = der.encode_spki(rsa.PublicKey(k.public.n, 65537))
+    assert good[-5:] == b"\x02\x03\x01\x00\x01"
+    # the exponent 65537 with a leading zero octet: every enclosing length grows by one
+    body = good[:-5] + b"\x02\x04\x00\x01\x00\x01"
+    bad = bytearray(body)
+    for at in (2, 20, 24):          # SPKI, BIT STRING and RSAPublicKey lengths (81 xx)
+        assert bad[at - 1] == 0x81
+        bad[at] += 1
+    e = fwtest.raises(ParseError, der.parse_spki, bytes(bad))
+    assert e.args[0] == "DER: integer not in its shortest form"
+    for v in (b"\x00\x7f", b"\xff\x80", b""):
+        fwtest.raises(ParseError, der.check_int, v, 0, len(v))
+    for v in (b"\x00", b"\x00\x80", b"\x7f", b"\xff\x7f", b"\x80"):
+        der.check_int(v, 0, len(v))
+    fwtest.raises(ParseError, der.read_int, b"\x02\x01\x80", 0, 3)     # negative
+
+
 def test_sign_verify_round_trip():
     for name in KEYS:
         _, k = key(name)
@@ -181,13 +216,14 @@ def test_decrypt_failures_uniform():
 def test_octets():
     assert rsa.octets(0) == 1 and rsa.octets(255) == 1 and rsa.octets(256) == 2
     assert rsa.octets(1 << 1023) == 128 and rsa.octets((1 << 1024) - 1) == 128
+    assert rsa.octets(1 << 6015) == 752 and rsa.octets(1 << 6016) == 753
 
 
 def test_bits():
     # expected lengths by construction: 1 << k has k + 1 bits
     assert rsa.bits(0) == 0 and rsa.bits(1) == 1 and rsa.bits(255) == 8 and rsa.bits(256) == 9
     assert rsa.bits(0x10) == 5 and rsa.bits(0x7F) == 7
-    for k in (1016, 1020, 1023, 2047):
+    for k in (1016, 1020, 1023, 2047, 6015, 65536):
         assert rsa.bits(1 << k) == k + 1 and rsa.bits((1 << k) | 1) == k + 1 and rsa.bits((1 << (k + 1)) - 1) == k + 1
     pub = rsa.PublicKey((1 << 1016) | 1, 65537)   # 128 octets, only 1017 bits
     assert pub.size == 128 and pub.bits == 1017

@@ -18,7 +18,9 @@ RSA_ENCRYPTION = b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01"
 
 def read_tlv(buf, off, end):
     """The TLV at buf[off:end] -> (tag, value_start, value_end). Single-octet tags,
-    definite lengths of at most 4 octets (DER); the value must fit before end."""
+    definite lengths of at most 4 octets in their shortest form (DER: one encoding per
+    value, so the bytes a signature or hash covers cannot be re-encoded); the value must
+    fit before end."""
     if off + 2 > end:
         raise ParseError("DER: truncated header")
     tag = buf[off]
@@ -33,6 +35,8 @@ def read_tlv(buf, off, end):
         ln = 0
         for i in range(nb):
             ln = (ln << 8) | buf[off + i]
+        if ln < 0x80 or not buf[off]:
+            raise ParseError("DER: length not in its shortest form")
         off += nb
     if ln > end - off:
         raise ParseError("DER: value overruns")
@@ -47,11 +51,20 @@ def expect(buf, off, end, tag):
     return vs, ve
 
 
+def check_int(buf, vs, ve):
+    """Refuse INTEGER content that is empty or has a leading octet beyond the sign's."""
+    if vs == ve:
+        raise ParseError("DER: empty integer")
+    if ve - vs > 1 and (buf[vs] == 0 and not buf[vs + 1] & 0x80 or buf[vs] == 0xFF and buf[vs + 1] & 0x80):
+        raise ParseError("DER: integer not in its shortest form")
+
+
 def read_int(buf, off, end):
     """A non-negative INTEGER at off -> (value, next_off)."""
     vs, ve = expect(buf, off, end, INTEGER)
-    if vs == ve or buf[vs] & 0x80:
-        raise ParseError("DER: empty or negative integer")
+    check_int(buf, vs, ve)
+    if buf[vs] & 0x80:
+        raise ParseError("DER: negative integer")
     return int.from_bytes(buf[vs:ve], "big"), ve
 
 

@@ -13,20 +13,27 @@ _DIGEST_LEN = {"sha1": 20, "sha256": 32}
 
 
 def octets(n):
-    """Length of the non-negative integer n in octets (MicroPython has no int.bit_length)."""
-    return (len("%x" % n) + 1) // 2
+    """Length of the non-negative integer n in octets, 1 for 0 (MicroPython has no int.bit_length)."""
+    return (bits(n) + 7) // 8 or 1
 
 
 def bits(n):
-    """Length of the non-negative integer n in bits: 4 per hex digit below the top one, plus
-    the top digit's own bits (MicroPython has no int.bit_length)."""
-    h = "%x" % n
-    top = int(h[0], 16)
-    b = 4 * (len(h) - 1)
-    while top:
-        b += 1
-        top >>= 1
-    return b
+    """Length of the non-negative integer n in bits (MicroPython has no int.bit_length): the
+    shortest shift that leaves nothing, found by doubling then halving. Each shift is linear in
+    n's size; formatting n in hex would be quadratic, milliseconds on a peer's 6,016-bit key."""
+    if n < 2:
+        return n
+    hi = 1
+    while n >> hi:
+        hi <<= 1
+    lo = hi >> 1          # n >> lo is non-zero, n >> hi is zero
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if n >> mid:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 class PublicKey:
@@ -38,6 +45,17 @@ class PublicKey:
 
     def __eq__(self, other):
         return isinstance(other, PublicKey) and self.n == other.n and self.e == other.e
+
+
+def unusable(pub, min_bits, max_bits):
+    """Why a peer's public key is refused, or None: a modulus outside min_bits..max_bits,
+    an exponent that is even or 1 (no RSA key), or one above 2^32 (a verification or an
+    encryption would cost as much as a private operation: work an attacker chooses)."""
+    if not min_bits <= pub.bits <= max_bits:
+        return "key size %d bits, not %d..%d" % (pub.bits, min_bits, max_bits)
+    if pub.e > 0x100000000 or not pub.e & 1 or pub.e == 1:
+        return "public exponent"
+    return None
 
 
 class PrivateKey:
