@@ -80,13 +80,15 @@ def _key(name):
 
 
 def _cert(subject, issuer, issuer_key, key, ca, path_len=None, eku=(SEND_ROUTER,), blocks=None,
-          not_before=datetime.datetime(2020, 1, 1), not_after=datetime.datetime(2040, 1, 1), extra=()):
+          not_before=datetime.datetime(2020, 1, 1), not_after=datetime.datetime(2040, 1, 1), extra=(),
+          encipherment=False):
     name = lambda cn: x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     b = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
          .public_key(key.public_key()).serial_number(x509.random_serial_number())
          .not_valid_before(not_before).not_valid_after(not_after)
          .add_extension(x509.BasicConstraints(ca=ca, path_length=path_len), critical=True)
-         .add_extension(x509.KeyUsage(digital_signature=not ca, content_commitment=False, key_encipherment=False,
+         .add_extension(x509.KeyUsage(digital_signature=not (ca or encipherment), content_commitment=False,
+                                      key_encipherment=encipherment,
                                       data_encipherment=False, key_agreement=False, key_cert_sign=ca,
                                       crl_sign=ca, encipher_only=False, decipher_only=False), critical=True)
          .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
@@ -112,15 +114,15 @@ def _sha1(cert, issuer_key):
 def certs():
     root_k, ca_k, router_k = _key("rsa2048_a.pem"), _key("rsa1024_b.pem"), _key("rsa1024_a.pem")
     root_blocks = ip_addr_blocks(_prefix("2001:db8::/32"))
+    # two adjacent /36s as one range: 2001:db8:1000:: - 2001:db8:2fff:ffff:...
+    ca_blocks = ip_addr_blocks(_range("2001:db8:1000::", "2001:db8:2fff:ffff:ffff:ffff:ffff:ffff"))
     out = {
         # not_after past 2049: cryptography writes it as GeneralizedTime.
         "root": _cert("Test Root", "Test Root", root_k, root_k, True, blocks=root_blocks,
                       not_after=datetime.datetime(2060, 1, 1)),
         "root_pathlen0": _cert("Test Root", "Test Root", root_k, root_k, True, path_len=0, blocks=root_blocks),
-        # two adjacent /36s as one range: 2001:db8:1000:: - 2001:db8:2fff:ffff:...
-        "ca": _sha1(_cert("Test CA", "Test Root", root_k, ca_k, True, path_len=0,
-                          blocks=ip_addr_blocks(_range("2001:db8:1000::", "2001:db8:2fff:ffff:ffff:ffff:ffff:ffff"))),
-                    root_k),
+        "ca": _cert("Test CA", "Test Root", root_k, ca_k, True, path_len=0, blocks=ca_blocks),
+        "ca_sha1": _sha1(_cert("Test CA", "Test Root", root_k, ca_k, True, path_len=0, blocks=ca_blocks), root_k),
         "ca_not_ca": _cert("Not A CA", "Test Root", root_k, ca_k, False, eku=(),
                            blocks=ip_addr_blocks(_prefix("2001:db8:1000::/36"))),
         "router": _cert("router1", "Test CA", ca_k, router_k, False,
@@ -133,6 +135,11 @@ def certs():
         "router_wrong_eku": _cert("router-wrong-eku", "Test CA", ca_k, router_k, False,
                                   eku=(ExtendedKeyUsageOID.SERVER_AUTH,),
                                   blocks=ip_addr_blocks(_prefix("2001:db8:1234::/48"))),
+        # RFC 6494 wants both on a router certificate: the sendRouter EKU and digitalSignature
+        "router_no_eku": _cert("router-no-eku", "Test CA", ca_k, router_k, False, eku=(),
+                               blocks=ip_addr_blocks(_prefix("2001:db8:1234::/48"))),
+        "router_encipher": _cert("router-encipher", "Test CA", ca_k, router_k, False, encipherment=True,
+                                 blocks=ip_addr_blocks(_prefix("2001:db8:1234::/48"))),
         "router_inherit": _cert("router-inherit", "Test CA", ca_k, router_k, False,
                                 blocks=ip_addr_blocks(inherit=True)),
         "router_no_blocks": _cert("router-no-blocks", "Test CA", ca_k, router_k, False),

@@ -122,10 +122,10 @@ def test_path_verdicts_agree_with_openssl(name):
     except VerifyError as e:
         ours = str(e)
     theirs = _openssl_verdict(name)
-    if name == "router_wrong_eku":  # openssl verify has no SEND purpose: only we reject it
-        assert theirs is True and "sendRouter" in ours
-    elif name == "router_ec":  # SEND's RSA-only rule is ours too
-        assert theirs is True and "not RSA" in ours
+    send_only = {"router_wrong_eku": "sendRouter", "router_no_eku": "sendRouter",  # openssl verify has
+                 "router_encipher": "digitalSignature", "router_ec": "not RSA"}  # no SEND profile (RFC 6494)
+    if name in send_only:
+        assert theirs is True and send_only[name] in ours
     else:
         assert (ours is True) == theirs, (name, ours)
 
@@ -135,6 +135,27 @@ def test_openssl_reads_our_ip_blocks_fixture():
                          capture_output=True, text=True, check=True).stdout
     assert "sbgp-ipAddrBlock: critical" in out
     assert "2001:db8:1234::/48" in out and "2001:db8:2000::/40" in out
+
+
+def test_non_minimal_der_refused_by_cryptography_too():
+    # Each re-encoding our DER reader refuses (issue 13) is one OpenSSL's Rust ASN.1 parser
+    # refuses as well: proof that they are not DER, not just not what we expect.
+    raw = (DATA / "cert_ca.der").read_bytes()
+    assert raw[1] == 0x82
+    i = raw.index(bytes.fromhex("0101ff"))
+    variants = [raw[:1] + b"\x83\x00" + raw[2:],                   # outer length in 3 octets, leading zero
+                raw[:i] + bytes.fromhex("010101") + raw[i + 3:]]     # BOOLEAN TRUE as 01
+    off = 4 + 4 + 5                                                  # the serialNumber TLV
+    n = raw[off + 1]
+    bad = bytearray(raw[:off] + bytes((2, n + 1, 0)) + raw[off + 2:])   # a leading zero octet
+    for at in (2, 6):
+        bad[at:at + 2] = (int.from_bytes(bad[at:at + 2], "big") + 1).to_bytes(2, "big")
+    variants.append(bytes(bad))
+    for v in variants:
+        with pytest.raises(ValueError):
+            cx509.load_der_x509_certificate(v)
+        with pytest.raises(ParseError):
+            x509.parse(v)
 
 
 # --- fuzzing: every parser answers with a record or ParseError ---------------

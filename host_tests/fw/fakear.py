@@ -1,5 +1,6 @@
 # A test-side access router for the MN engine tests, built from wire/, send.py and rsa
 # directly (not ar.py), with knobs to misbehave. Runs under CPython and MicroPython.
+import forge
 from fwtest import data
 from fmipkey import config, send
 from fmipkey.crypto import backend, cga, der, rsa, x509
@@ -52,25 +53,7 @@ def cpa(src, ident, n, comp, cert, dst=ALL_NODES):
 def mint(cn, issuer_cn, issuer_key, pub, ca=False):
     """A v3 certificate signed with issuer_key (sha256WithRSA, valid 2020..2040): a CA, or a
     SEND router certificate for 2001:db8::/32. For paths to an anchor the MN does not trust."""
-    t = der.tlv
-
-    def name(s):
-        return t(0x30, t(0x31, t(0x30, t(0x06, b"\x55\x04\x03") + t(0x0C, s.encode()))))
-
-    def ext(oid, critical, value):
-        return t(0x30, t(0x06, oid) + (b"\x01\x01\xff" if critical else b"") + t(0x04, value))
-
-    alg = t(0x30, t(0x06, b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b") + b"\x05\x00")
-    if ca:
-        exts = ext(b"\x55\x1d\x13", True, t(0x30, b"\x01\x01\xff"))
-    else:
-        exts = ext(b"\x2b\x06\x01\x05\x05\x07\x01\x07", True,        # 2001:db8::/32
-                   t(0x30, t(0x30, t(0x04, b"\x00\x02") + t(0x30, t(0x03, b"\x00\x20\x01\x0d\xb8")))))
-        exts += ext(b"\x55\x1d\x25", False, t(0x30, t(0x06, b"\x2b\x06\x01\x05\x05\x07\x03\x17")))
-    tbs = t(0x30, t(0xA0, der.encode_int(2)) + der.encode_int(7) + alg + name(issuer_cn)
-            + t(0x30, t(0x17, b"200101000000Z") + t(0x17, b"400101000000Z")) + name(cn)
-            + der.encode_spki(pub) + t(0xA3, t(0x30, exts)))
-    return t(0x30, tbs + alg + t(0x03, b"\x00" + rsa.sign(issuer_key, tbs, "sha256")))
+    return forge.cert(cn, forge.name(issuer_cn), pub, ca=ca, signer=issuer_key, blocks=not ca)
 
 
 def icmp(pkt):

@@ -12,6 +12,7 @@ UTC_TIME = const(0x17)
 GENERALIZED_TIME = const(0x18)
 
 # keyUsage named bits (RFC 5280 4.2.1.3) as bits of Certificate.key_usage.
+KU_DIGITAL_SIGNATURE = const(0x01)
 KU_KEY_CERT_SIGN = const(0x20)
 
 EKU_SEND_ROUTER = "1.3.6.1.5.5.7.3.23"
@@ -146,9 +147,9 @@ def _ip_blocks(buf, vs, ve):
 
 
 def _bool(buf, vs, ve):
-    if ve - vs != 1:
+    if ve - vs != 1 or buf[vs] not in (0x00, 0xFF):   # DER: TRUE is FF, nothing else
         raise ParseError("DER: bad boolean")
-    return buf[vs] != 0
+    return buf[vs] == 0xFF
 
 
 class Certificate:
@@ -184,9 +185,8 @@ class Certificate:
             if o != ve:
                 raise ParseError("X.509: bad version")
             off = ve
-        tag, _, off = read_tlv(mv, off, end)  # serialNumber: not needed, any INTEGER
-        if tag != INTEGER:
-            raise ParseError("X.509: bad serial number")
+        vs, off = expect(mv, off, end, INTEGER)  # serialNumber: not needed, any INTEGER
+        der.check_int(mv, vs, off)
         as_, off = expect(mv, off, end, SEQUENCE)
         if mv[as_:off] != outer_alg:
             raise ParseError("X.509: signature algorithms differ")
@@ -393,10 +393,17 @@ def _build(chain, anchors):
     _fail(path[-1], len(path) - 1, "issuer is not in the chain nor a trust anchor")
 
 
-def validate_path(chain, anchors, now):
+def validate_path(chain, anchors, now, min_bits=1024, max_bits=2048):
     """Validate certificates (Certificate objects or DER, any order) up to one of
-    `anchors`; return the end-entity certificate, its ip_blocks resolved. Cheap
-    checks on every certificate come before any RSA signature check."""
+    `anchors`; return the end-entity certificate, its ip_blocks resolved.
+
+    The chain comes from an unauthenticated sender, so what it may cost is bounded:
+    every check that needs no RSA runs on every certificate first (among them: each
+    key is RSA and rsa.unusable finds nothing wrong with it within min_bits..max_bits;
+    the anchors are configuration and exempt), then the signatures are checked from the
+    anchor down, so each key is used only once its own certificate has verified. A
+    forged certificate costs at most one verification with an anchor's key. The leaf
+    must be a SEND router certificate (RFC 6494): digitalSignature and id-kp-sendRouter."""
     chain = [c if isinstance(c, Certificate) else parse(c) for c in chain]
     if not chain:
         raise VerifyError("empty certificate chain")
@@ -416,6 +423,8 @@ def validate_path(chain, anchors, now):
                         _fail(c, depth, "address block outside its issuer's")
             above = c.ip_blocks
         resolved[depth] = above
+    if anchor.public_key is None:
+        _fail(anchor, len(path), "trust anchor key is not RSA")
     cas_below = 0
     for depth in range(len(path)):
         c, iss = path[depth], issuers[depth]
@@ -423,8 +432,13 @@ def validate_path(chain, anchors, now):
             _fail(c, depth, "not valid at this time")
         if c.unknown_critical:
             _fail(c, depth, "unknown critical extension %s" % c.unknown_critical)
-        if c.sig_alg is None:
-            _fail(c, depth, "unsupported signature algorithm")
+        if c.sig_alg != "sha256":
+            _fail(c, depth, "signed with %s: SEND needs sha256WithRSAEncryption" % (c.sig_alg or "an unknown algorithm"))
+        if c.public_key is None:
+            _fail(c, depth, "key is not RSA")
+        why = rsa.unusable(c.public_key, min_bits, max_bits)
+        if why:
+            _fail(c, depth, why)
         if depth and c.is_ca:
             cas_below += 1
         where = depth + 1
@@ -434,14 +448,12 @@ def validate_path(chain, anchors, now):
             _fail(iss, where, "issuer lacks keyCertSign")
         if iss.path_len is not None and cas_below > iss.path_len:
             _fail(iss, where, "path length constraint exceeded")
-        if iss.public_key is None:
-            _fail(iss, where, "issuer key is not RSA")
     leaf = path[0]
-    if leaf.eku is not None and EKU_SEND_ROUTER not in leaf.eku:
+    if leaf.key_usage is None or not leaf.key_usage & KU_DIGITAL_SIGNATURE:
+        _fail(leaf, 0, "no digitalSignature key usage")
+    if leaf.eku is None or EKU_SEND_ROUTER not in leaf.eku:
         _fail(leaf, 0, "no id-kp-sendRouter extended key usage")
-    if leaf.public_key is None:
-        _fail(leaf, 0, "key is not RSA")
-    for depth in range(len(path)):
+    for depth in range(len(path) - 1, -1, -1):
         c = path[depth]
         digest = backend.hasher(c.sig_alg)(c.tbs).digest()
         if not rsa.verify_digest(issuers[depth].public_key, digest, c.signature, c.sig_alg):
