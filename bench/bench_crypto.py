@@ -17,25 +17,9 @@ KEYS = {"rsa1024": "rsa1024_a.pem", "rsa2048": "rsa2048_a.pem"}
 
 # Runs under both interpreters: prints one JSON object of medians in microseconds.
 WORKER = r"""
-import gc, json, sys, time
+import gc, json, sys
+from dualclock import diff, med, median, ticks
 from fmipkey.crypto import der, rsa
-try:
-    ticks, diff = time.ticks_us, time.ticks_diff
-except AttributeError:
-    ticks, diff = (lambda: time.perf_counter_ns() // 1000), (lambda a, b: a - b)
-
-def med(v):
-    v = sorted(v)
-    return v[len(v) // 2]
-
-def median(fn, n):
-    t = []
-    for _ in range(n):
-        gc.collect()
-        t0 = ticks()
-        fn()
-        t.append(diff(ticks(), t0))
-    return med(t)
 
 def bare_crt(k, c):
     m1 = pow(c % k.p, k.dp, k.p)
@@ -77,7 +61,8 @@ print(json.dumps(out))
 
 
 def run_worker(cmd, reps):
-    env = dict(os.environ, MICROPYPATH=str(ROOT / "firmware"), PYTHONPATH=str(ROOT / "firmware"))
+    path = "%s:%s" % (ROOT / "firmware", ROOT / "bench")
+    env = dict(os.environ, MICROPYPATH=path, PYTHONPATH=path)
     keys = json.dumps({label: str(DATA / f) for label, f in KEYS.items()})
     proc = subprocess.run(cmd + ["-c", WORKER, keys, str(reps)], capture_output=True, text=True, env=env,
                           check=True)
