@@ -50,3 +50,16 @@ def test_import_without_cryptolib():
     else:
         e = fwtest.raises(CryptoError, a.encrypt, pt)
         assert e.args[0] == "no AES on this port (cryptolib)"
+    # what the daemon checks at start (main.py refuses a port that lacks them)
+    assert b.missing() == ([] if sys.implementation.name == "cpython" else ["cryptolib.aes"])
+    assert backend.missing() == []
+
+
+def test_modexp_is_the_first_table_entry_that_loads():
+    # No ffi in this interpreter (the unix port in CI has none; CPython has no such module):
+    # the mbedTLS entry does not load, software pow does.
+    assert [e[0] for e in backend.MODEXP] == ["mbedtls", "software"]
+    assert backend.modexp == "software (pow)" and backend.use_modexp() == "software (pow)"
+    assert backend.powmod(7, 65537, 1000003) == pow(7, 65537, 1000003)
+    e = fwtest.raises(CryptoError, backend.use_modexp, ["mbedtls"])
+    assert e.args[0] == "no modexp among mbedtls"

@@ -6,14 +6,44 @@ import os
 import sys
 from fmipkey.errors import CryptoError
 
-sha1 = hashlib.sha1
+# getattr: OpenWrt's micropython-nossl has no sha1; the daemon refuses it (missing())
+sha1 = getattr(hashlib, "sha1", None)
 sha256 = hashlib.sha256
 random_bytes = os.urandom
 
 
-def powmod(base, exp, mod):
-    # An RSA accelerator would go here; software pow is the default.
-    return pow(base, exp, mod)
+def _mbedtls():
+    from fmipkey.crypto import mbedtls  # ImportError on a port without ffi
+    return mbedtls.load()
+
+
+# Where modular exponentiation (all of RSA's cost) comes from: each entry's loader returns
+# (powmod, where) or None, or raises ImportError; the first that loads is used.
+MODEXP = (
+    ("mbedtls", _mbedtls),                    # the unix port's ffi over libmbedcrypto (OpenWrt)
+    ("software", lambda: (pow, "pow")),
+)
+
+
+def use_modexp(names=None):
+    """Take the first entry of MODEXP (among `names` if given) that loads, as `powmod`;
+    returns its description, also in `modexp`, for the daemon's start log."""
+    global powmod, modexp
+    for name, loader in MODEXP:
+        if names is not None and name not in names:
+            continue
+        try:
+            got = loader()
+        except ImportError:
+            got = None
+        if got is not None:
+            powmod, modexp = got[0], "%s (%s)" % (name, got[1])
+            return modexp
+    raise CryptoError("no modexp among %s" % ", ".join(names or ()))
+
+
+powmod = modexp = None
+use_modexp()
 
 
 def _ecb_maker(aes, implementation):
@@ -63,6 +93,13 @@ class aes_ecb:
 
     def decrypt(self, data):
         return _ecb(self.key, False)(data)
+
+
+def missing():
+    """The primitives this interpreter lacks: OpenWrt's micropython-nossl has neither
+    (the AR needs SHA-1 for SEND and AES for its key store)."""
+    aes = _aes is not None or sys.implementation.name == "cpython"
+    return [what for what, have in (("hashlib.sha1", sha1 is not None), ("cryptolib.aes", aes)) if not have]
 
 
 def hasher(alg):
