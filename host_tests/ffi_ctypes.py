@@ -3,7 +3,7 @@ over CPython's ctypes, so the mbedTLS binding runs here against the real libmbed
 `sys.modules["ffi"] = ffi_ctypes` makes `import ffi` find it.
 
 What modffi does and this copies: `open(name)` raises OSError when the library does not
-load; `lib.func(ret, name, args)` takes one type code per argument and for the result
+load, `lib.func` when the symbol is missing; `lib.func(ret, name, args)` takes one type code per argument and for the result
 (v void, b/B h/H i/I l/L q/Q integers, p/P pointers, s string); an argument that is None
 passes NULL, an int passes itself, a str its bytes, any other object the address of its
 buffer (writable for bytearray). Integer results come back as int, p as an address, s as str."""
@@ -58,7 +58,11 @@ class Library:
         self.dll = ctypes.CDLL(name)  # OSError when it does not load, as ffi.open
 
     def func(self, ret, name, args):
-        return Function(getattr(self.dll, name), ret, args)
+        try:
+            cfunc = getattr(self.dll, name)
+        except AttributeError:
+            raise OSError(2, "no symbol %s" % name)  # modffi: dlsym NULL -> OSError(ENOENT)
+        return Function(cfunc, ret, args)
 
 
 def open(name, flags=0):  # noqa: A001 -- the name modffi gives it

@@ -106,11 +106,20 @@ class NoLibrary:
         raise OSError(2, "no such file: %s" % name)
 
 
+class WrongLibrary:
+    """An ffi where every name opens a library without the mbedtls_mpi_* symbols (libc)."""
+
+    @staticmethod
+    def open(name, flags=0):
+        return ffi_ctypes.open("libc.so.6")
+
+
 def test_no_library_falls_back_to_pow():
     try:
         assert use(NoLibrary, None) == "software (pow)" and backend.powmod is pow
         with pytest.raises(Exception, match="no modexp among mbedtls"):
             use(NoLibrary, ["mbedtls"])
+        assert use(WrongLibrary, None) == "software (pow)"
     finally:
         forget()
         backend.use_modexp()

@@ -23,11 +23,14 @@ def load():
             pass
     if lib is None:
         return None
-    init = lib.func("v", "mbedtls_mpi_init", "p")
-    free = lib.func("v", "mbedtls_mpi_free", "p")
-    read = lib.func("i", "mbedtls_mpi_read_binary", "pPL")
-    write = lib.func("i", "mbedtls_mpi_write_binary", "ppL")
-    exp_mod = lib.func("i", "mbedtls_mpi_exp_mod", "ppppp")
+    try:  # a missing symbol raises OSError (ENOENT)
+        init = lib.func("v", "mbedtls_mpi_init", "p")
+        free = lib.func("v", "mbedtls_mpi_free", "p")
+        read = lib.func("i", "mbedtls_mpi_read_binary", "pPL")
+        write = lib.func("i", "mbedtls_mpi_write_binary", "ppL")
+        exp_mod = lib.func("i", "mbedtls_mpi_exp_mod", "ppppp")
+    except OSError:
+        return None
     x, a, e, n = bytearray(_MPI), bytearray(_MPI), bytearray(_MPI), bytearray(_MPI)
 
     def powmod(base, exp, mod):
