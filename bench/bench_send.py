@@ -55,7 +55,7 @@ def signed_rtsolpr(pem):
     spki = der.encode_spki(priv.public)
     params = cga.encode(bytes(16), bytes.fromhex("fe80000000000000"), 0, spki)
     src = cga.address(params, 0)
-    body = fmip.rtsolpr(1, ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55") + ndopt.hk_request(0, spki))
+    body = fmip.RtSolPr.emit(1, ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55") + ndopt.hk_request(0, spki))
     return src, bytes(send.message(src, AR, body, priv, cga_params=params, now=NOW, nonce=b"abcdef")), spki
 
 

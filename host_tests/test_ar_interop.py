@@ -104,7 +104,7 @@ def test_fback_badf_recomputes_with_hmac():
     for at in (0, 1):
         ar, src, key, at = exchange(at)
         alg, n = (hashlib.sha1, 12) if at == 0 else (hashlib.sha256, 16)
-        m, off = mh.fbu(7, 120, alt_coa=NCOA, auth_len=n)
+        m, off = mh.Fbu.emit(7, 120, alt_coa=NCOA, auth_len=n)
         # FBU authenticator made here from the RFC text: coa | par | MH with checksum zero, up to the Authenticator
         m[off:] = hmac.new(key, NCOA + ar.addr + bytes(m[:off]), alg).digest()[:n]
         (out,) = ar.handle(mh.packet(src, ar.addr, m, home=src), NOW)

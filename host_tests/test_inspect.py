@@ -165,22 +165,22 @@ def exchange(tmp_path_factory):
     ar_priv = der.parse_private_key(der.pem_decode((DATA / "rsa1024_a.pem").read_text())[0][1])
     ar_spki = der.encode_spki(ar_priv.public)                 # the key of cert_router.der
     certs = [(DATA / n).read_bytes() for n in ("cert_router.der", "cert_ca.der")]
-    cps = certpath.cps(9)
+    cps = certpath.Cps.emit(9)
     icmp6.set_checksum(cps, mn, AR)
     pk = [(T0, ipv6(mn, AR, cps))]
     for i, c in enumerate(certs):
-        cpa = send.message(AR, mn, certpath.cpa(9, 2, i, ndopt.certificate(c)), ar_priv, spki=ar_spki, now=T0)
+        cpa = send.message(AR, mn, certpath.Cpa.emit(9, 2, i, ndopt.certificate(c)), ar_priv, spki=ar_spki, now=T0)
         pk.append((T0 + 0.01 * (i + 1), ipv6(AR, mn, cpa)))
-    sol = send.message(mn, AR, fmip.rtsolpr(0x1234, ndopt.hk_request(0, der.encode_spki(hk_priv.public))),
+    sol = send.message(mn, AR, fmip.RtSolPr.emit(0x1234, ndopt.hk_request(0, der.encode_spki(hk_priv.public))),
                        mn_priv, cga_params=params, now=T0 + 1, nonce=b"NONCE1")
     pk.append((T0 + 1, ipv6(mn, AR, sol)))
     reply = ndopt.hk_reply(0, 3600, rsa.encrypt(hk_priv.public, HKEY))
-    adv = send.message(AR, mn, fmip.prrtadv(2, 0x1234, reply), ar_priv, spki=ar_spki, now=T0 + 1, nonce=b"NONCE1")
+    adv = send.message(AR, mn, fmip.PrRtAdv.emit(2, 0x1234, reply), ar_priv, spki=ar_spki, now=T0 + 1, nonce=b"NONCE1")
     pk.append((T0 + 1.1, ipv6(AR, mn, adv)))
-    fbu, off = mh.fbu(5, 60, alt_coa=NCOA, auth_len=badf.auth_len(0))
+    fbu, off = mh.Fbu.emit(5, 60, alt_coa=NCOA, auth_len=badf.auth_len(0))
     badf.sign(HKEY, 0, fbu, off, NCOA, AR)
     pk.append((T0 + 2, mh.packet(mn, AR, fbu, home=mn, hlim=255)))
-    fback, off = mh.fback(0, 5, 60, auth_len=badf.auth_len(0))
+    fback, off = mh.Fback.emit(0, 5, 60, auth_len=badf.auth_len(0))
     badf.sign(HKEY, 0, fback, off, NCOA, AR)
     pk.append((T0 + 2.1, mh.packet(AR, NCOA, fback)))
     cap = write_pcap(d / "handover.pcap", [(t, pcap.ethernet(p)) for t, p in pk])
@@ -263,7 +263,7 @@ def test_prrtadv_with_another_nonce_fails(exchange, tmp_path):
     cap, _, pk = exchange
     ar_priv = der.parse_private_key(der.pem_decode((DATA / "rsa1024_a.pem").read_text())[0][1])
     mn = pk[3][1][8:24]
-    adv = send.message(AR, mn, fmip.prrtadv(2, 0x1234), ar_priv, spki=der.encode_spki(ar_priv.public),
+    adv = send.message(AR, mn, fmip.PrRtAdv.emit(2, 0x1234), ar_priv, spki=der.encode_spki(ar_priv.public),
                        now=T0 + 1, nonce=b"OTHER1")
     f = write_pcap(tmp_path / "n.pcap", [(t, pcap.ethernet(p)) for t, p in pk[:4] + [(T0 + 1, ipv6(AR, mn, adv))]])
     code, recs = records(f)
@@ -354,7 +354,7 @@ def test_real_access_router_and_mobile_node(tmp_path):
 def test_malformed_nd_fails_other_mobility_headers_do_not(tmp_path):
     ra = bytearray(rfc_ra(T0))
     ra[40 + 16 + 1] = 200                                 # CGA option length overruns the message
-    bu = bytearray(mh.fbu(1, 60, auth_len=0)[0])
+    bu = bytearray(mh.Fbu.emit(1, 60, auth_len=0)[0])
     bu[2] = 5                                             # a Mobile IPv6 Binding Update
     f = write_pcap(tmp_path / "m.pcap", [(T0, pcap.ethernet(bytes(ra))), (T0, pcap.ethernet(mh.packet(NCOA, AR, bu)))])
     code, (bad, other) = records(f)

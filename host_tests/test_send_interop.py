@@ -82,7 +82,7 @@ def test_our_signature_verifies_with_cryptography():
     spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     params = bytes(16) + PREFIX + b"\x00" + spki
     src = cga_address(params)
-    msg = bytes(send.message(src, AR, fmip.rtsolpr(7), priv, cga_params=params, now=NOW, nonce=b"abcdef"))
+    msg = bytes(send.message(src, AR, fmip.RtSolPr.emit(7), priv, cga_params=params, now=NOW, nonce=b"abcdef"))
     assert csum(src, AR, msg[:2] + b"\0\0" + msg[4:]) == struct.unpack(">H", msg[2:4])[0]
     # RFC 3971 5.2: the RSA Signature option is last; cut there and rebuild the signed data
     sig_off = 8

@@ -70,10 +70,10 @@ def mh_checksum(src, dst, m):
 
 def handover_key_exchange():
     priv, spki, params, mn = node()
-    body = fmip.rtsolpr(0x1234, ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55") + ndopt.hk_request(1, spki))
+    body = fmip.RtSolPr.emit(0x1234, ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55") + ndopt.hk_request(1, spki))
     sol = send.message(mn, AR, body, priv, cga_params=params, now=NOW, nonce=b"NONCE1")
     rpriv, rspki = key("rsa1024_b.pem")
-    body = fmip.prrtadv(2, 0x1234, ndopt.fmip_lla(5, b"\x00\x11\x22\x33\x44\x55")
+    body = fmip.PrRtAdv.emit(2, 0x1234, ndopt.fmip_lla(5, b"\x00\x11\x22\x33\x44\x55")
                         + ndopt.hk_reply(1, 3600, bytes(range(128))))
     adv = send.message(AR, mn, body, rpriv, spki=rspki, now=NOW + 1, nonce=b"NONCE1")
     return (icmp6.ipv6_header(mn, AR, 58, len(sol)) + bytes(sol),
@@ -112,10 +112,10 @@ def test_bad_checksum_is_flagged(tmp_path):
 
 
 def test_fbu_with_badf_and_home_address_and_fback(tmp_path):
-    fbu, off = mh.fbu(5, 60, alt_coa=NCOA)
+    fbu, off = mh.Fbu.emit(5, 60, alt_coa=NCOA)
     fbu[off:off + 12] = bytes(range(1, 13))
     p1 = mh.packet(PCOA, AR, fbu, home=HOME)      # sent from the care-of address
-    fback, off = mh.fback(0, 5, 60)
+    fback, off = mh.Fback.emit(0, 5, 60)
     p2 = mh.packet(AR, NCOA, fback)
     f1, f2 = dissect(tmp_path, [p1, p2])
     assert "_ws.expert.message" not in f1 and "_ws.expert.message" not in f2

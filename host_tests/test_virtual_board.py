@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from fmipkey import badf
 from fmipkey.crypto import cga
 from fmipkey_tools import board, build, flash
 from fmipkey_tools.cga import spki_of
@@ -215,7 +216,7 @@ def test_console_keys_lists_ids_never_key_bytes(fw, bundle, tmp_path):
     secrets = {}
     for i, at in ((1, 0), (2, 1)):
         cga = bytes.fromhex("20010db8000100000000000000000000")[:15] + bytes([i])
-        secrets[cga] = bytes([0xA0 + i]) * keystore.KEY_LEN[at]
+        secrets[cga] = bytes([0xA0 + i]) * badf.key_len(at)
         store.put(cga, secrets[cga], at, now)
     dev = tmp_path / "flash"
     dev.mkdir()

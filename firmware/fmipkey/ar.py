@@ -7,13 +7,9 @@ from fmipkey import badf, config, send
 from fmipkey.compat import const
 from fmipkey.crypto import der, rsa, x509
 from fmipkey.errors import CryptoError, ParseError, VerifyError
-from fmipkey.keystore import KEY_LEN, OWNER_LEN
+from fmipkey.keystore import OWNER_LEN
 from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
 
-ALL_NODES = b"\xff\x02" + bytes(13) + b"\x01"
-ALL_ROUTERS = b"\xff\x02" + bytes(13) + b"\x02"
-SOLICITED = b"\xff\x02" + bytes(9) + b"\x01\xff"   # ff02::1:ff00:0/104
-UNSPECIFIED = bytes(16)
 MAX_APS = const(4)        # AP tuples per PrRtAdv: keeps a signed RSA-2048 answer under 1280 octets
 MAX_EVENTS = const(32)    # events kept until the daemon drains them
 
@@ -100,7 +96,7 @@ class AccessRouter:
         out = []
         while self._cpa_pending >= 0 and self._cpa_budget(now) > 0:
             c = self._cpa_pending
-            out.append(self._cpa(0, ALL_NODES, len(self._path), c, self._path[c][0], c == len(self._path) - 1, now))
+            out.append(self._cpa(0, icmp6.ALL_NODES, len(self._path), c, self._path[c][0], c == len(self._path) - 1, now))
             self._cpa_pending = c - 1
         return out
 
@@ -124,31 +120,30 @@ class AccessRouter:
     def _rtsolpr(self, ip, now):
         dst = bytes(ip.dst)
         src = bytes(ip.src)
-        if dst != self.addr and dst != ALL_ROUTERS:
+        if dst != self.addr and dst != icmp6.ALL_ROUTERS:
             return self._drop("not_ours")
-        if src[0] == 0xFF or src == UNSPECIFIED:
+        if src[0] == 0xFF or src == icmp6.UNSPECIFIED:
             return self._drop("source")
         m = fmip.parse(ip.payload)
         if m.subtype != fmip.RTSOLPR:
             self._count("ignored")
             return []
-        raw = m.raw
-        aps = [ndopt.parse_fmip_lla(raw, s, e) for s, e in m.find_all(ndopt.FMIP_LLA)]
-        aps = [a for a in aps if a[0] in (ndopt.LLA_WILDCARD, ndopt.LLA_NEW_AP)]
+        aps = [a for a in m.options(ndopt.FMIP_LLA, ndopt.parse_fmip_lla)
+               if a[0] in (ndopt.LLA_WILDCARD, ndopt.LLA_NEW_AP)]
         if not aps:
             return self._drop("no_new_ap")       # rfc5568 6.1.1: MUST be included
-        o = m.find(ndopt.NONCE)
-        nonce = bytes(ndopt.parse_nonce(raw, o[0], o[1])) if o else None
+        nonce = m.option(ndopt.NONCE, ndopt.parse_nonce)
+        nonce = bytes(nonce) if nonce is not None else None
         if not self._token(now):
             return self._drop("rate")             # before any RSA operation
         self._count("rtsolpr")
         code, opts = self._neighborhood(aps)
         reply = b"" if m.find(ndopt.HK_REQUEST) is None else self._hk_reply(m, ip, src, now)
         # rfc5269 3.2: every PrRtAdv is signed (CGA + RSA Signature), the Nonce echoed
-        msg = send.message(self.addr, src, fmip.prrtadv(code, m.identifier, self._src_lla + opts + reply),
+        msg = send.message(self.addr, src, fmip.PrRtAdv.emit(code, m.identifier, self._src_lla + opts + reply),
                            self.id.key, cga_params=self.id.cga_params, now=now, nonce=nonce)
         self._count("prrtadv")
-        return [icmp6.ipv6_header(self.addr, src, icmp6.NH_ICMPV6, len(msg)) + msg]
+        return [icmp6.packet(self.addr, src, msg)]
 
     def _token(self, now):
         rate = self.cfg["max_prrtadv_rate"]
@@ -200,9 +195,8 @@ class AccessRouter:
     def _hk_reply(self, m, ip, src, now):
         """The Handover Key Reply option for a verified request, else b"" (rfc5269 3.2:
         no Reply and no key record touched when the RtSolPr does not validate)."""
-        o = m.find(ndopt.HK_REQUEST)
         try:
-            at, spki = ndopt.parse_hk_request(m.raw, o[0], o[1])
+            at, spki = m.option(ndopt.HK_REQUEST, ndopt.parse_hk_request)
             hkepk = der.parse_spki(spki)
         except ParseError as e:
             return self._refuse("hkepk", "%s: handover key encryption key: %s" % (config.format_addr(src), e.args[0]))
@@ -210,14 +204,14 @@ class AccessRouter:
             v = send.verify(m, src, ip.dst, now, timestamps=self._ts, solicitation=True,
                             min_bits=self.cfg["rsa_min_bits"], max_bits=self.cfg["rsa_max_bits"])
         except VerifyError as e:
-            self._count("rtsolpr.unverified." + e.args[0].replace(" ", "_"))
+            self._count("rtsolpr.unverified." + e.code)
             self._event("rtsolpr-unverified", "%s: %s" % (config.format_addr(src), e.args[0]))
             return b""
         # rfc5269 4.1: same algorithm and parameters as the CGA key; 3.1: never the CGA key itself
         if hkepk.bits != v.key.bits or hkepk == v.key:
             return self._refuse("hkepk_size", "%s: handover key encryption key of %d bits for a %d-bit CGA key"
                                 % (config.format_addr(src), hkepk.bits, v.key.bits))
-        if at not in KEY_LEN:
+        if at not in badf.ALGS:
             at = 1                           # unsupported: the stronger one we have
         old = self.keystore.get(src, now)
         owner = bytes(v.key_hash[:OWNER_LEN])
@@ -244,7 +238,7 @@ class AccessRouter:
     def _cps(self, ip, now):
         dst = bytes(ip.dst)
         src = bytes(ip.src)
-        if dst != self.addr and dst != ALL_ROUTERS and dst != SOLICITED + self.addr[13:]:
+        if dst != self.addr and dst != icmp6.ALL_ROUTERS and dst != icmp6.solicited_node(self.addr):
             return self._drop("not_ours")
         if src[0] == 0xFF:
             return self._drop("source")
@@ -253,8 +247,7 @@ class AccessRouter:
             return self._drop("cps_format")
         self._count("cps")
         path = self._path
-        names = [ndopt.parse_trust_anchor(m.raw, s, e) for s, e in m.find_all(ndopt.TRUST_ANCHOR)]
-        names = [bytes(n) for t, n in names if t == ndopt.NAME_DER]
+        names = [bytes(n) for t, n in m.options(ndopt.TRUST_ANCHOR, ndopt.parse_trust_anchor) if t == ndopt.NAME_DER]
         if names:
             # the shortest part of our path that ends below a solicited anchor
             for k in range(len(path)):
@@ -269,14 +262,14 @@ class AccessRouter:
                 return self._drop("cps_component")
             comps = (m.component,)
         n = len(comps) or 1
-        if src == UNSPECIFIED or self._cpa_budget(now) < n:
+        if src == icmp6.UNSPECIFIED or self._cpa_budget(now) < n:
             # rfc3971 6.4.5: unspecified source, or over MAX_CPA_RATE: the whole path to
             # all-nodes, paced by tick()
             if self._cpa_pending < 0 and self._path:
                 self._cpa_pending = len(self._path) - 1
                 self._count("cpa.deferred")
             return self.tick(now)
-        dst = SOLICITED + src[13:]
+        dst = icmp6.solicited_node(src)
         if not path:
             # no path to the solicited anchor: an advertisement without certificates that
             # names the anchors asked for (rfc3971 6.4.5)
@@ -300,11 +293,9 @@ class AccessRouter:
             opts += ndopt.trust_anchor(ndopt.NAME_DER, self._path[comp][1])
         if cert is not None:
             opts += ndopt.certificate(cert)
-        msg = certpath.cpa(ident, total, comp, opts)
-        icmp6.set_checksum(msg, self.addr, dst)
         self._cpa_times.append(now)
         self._count("cpa")
-        return icmp6.ipv6_header(self.addr, dst, icmp6.NH_ICMPV6, len(msg)) + msg
+        return icmp6.packet(self.addr, dst, certpath.Cpa.emit(ident, total, comp, opts))
 
     # -- FBU -> FBack (rfc5568 6.2.2, 6.2.3, 6.4.5; rfc5269 3.5) ---------------
     def _fbu(self, packet, now):
@@ -377,10 +368,10 @@ class AccessRouter:
     def _fback(self, dst, m, rec, ncoa, status, lifetime):
         # Sent where the FBU came from: the PCoA on our link, or the NCoA (rfc5568 6.2.3).
         if rec is None:
-            fb, off = mh.fback(status, m.seq, lifetime, auth_len=0)
+            fb, off = mh.Fback.emit(status, m.seq, lifetime, auth_len=0)
         else:
             key, at, _ = rec
-            fb, off = mh.fback(status, m.seq, lifetime, auth_len=badf.auth_len(at))
+            fb, off = mh.Fback.emit(status, m.seq, lifetime, auth_len=badf.auth_len(at))
             badf.sign(key, at, fb, off, ncoa, self.addr)
         self._count("fback")
         return mh.packet(self.addr, dst, fb, hlim=255)

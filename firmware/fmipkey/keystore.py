@@ -7,17 +7,17 @@
 import os
 import struct
 
+from fmipkey.badf import key_len
 from fmipkey.compat import const
 from fmipkey.crypto import backend, hmac
 from fmipkey.errors import ConfigError, ParseError, VerifyError
 
 HK_LIFETIME = const(43200)  # rfc5269 3.7 default, seconds
 MAX_ENTRIES = const(256)
-KEY_LEN = {0: 20, 1: 32}  # AT -> key octets (NOTES.md: 0 HMAC-SHA1, 1 HMAC-SHA256)
 
 # File: MAGIC | nonce (12) | ciphertext | tag (32). Plaintext: records
 # CGA (16) | flags+AT (1) | expiry (4, Unix s) | FBU seq (2) | owner (8) |
-# key (KEY_LEN[AT]), AES-256-CTR; the RAM record is the same without the CGA.
+# key (badf.key_len(AT)), AES-256-CTR; the RAM record is the same without the CGA.
 # tag = HMAC-SHA256(mac key, SHA-256(MAGIC | nonce | ciphertext)): hashing
 # first lets save/load stream the file through a small buffer.
 MAGIC = b"FKKS\x02"
@@ -85,8 +85,8 @@ class KeyStore:
         """Store (or replace) the CGA's key, with no FBU sequence number yet;
         returns its expiry, or None when the store is full of live keys (the
         key is refused). owner: OWNER_LEN octets naming the CGA public key."""
-        if KEY_LEN.get(at) != len(key):
-            raise ValueError("AT %d needs a %s-octet key" % (at, KEY_LEN.get(at)))
+        if key_len(at) != len(key):
+            raise ValueError("AT %d needs a %s-octet key" % (at, key_len(at)))
         cga = bytes(cga)
         if cga not in self._keys and len(self._keys) >= self.max_entries:
             self.purge(now)
@@ -107,7 +107,7 @@ class KeyStore:
         rec = self.get(cga, now)
         if rec is not None and rec[1] >= at:
             return rec
-        key = backend.random_bytes(KEY_LEN[at])
+        key = backend.random_bytes(key_len(at))
         expiry = self.put(cga, key, at, now, owner)
         return None if expiry is None else (key, at, expiry)
 
@@ -187,7 +187,7 @@ class KeyStore:
             n = 16 + _REC
             while left:
                 rec = ctr.xor(_read(f, n, h)) if left >= n else b""  # CGA | record head
-                kl = KEY_LEN.get(rec[16] & 0x7F) if rec else None
+                kl = key_len(rec[16] & 0x7F) if rec else None
                 if kl is None or left < n + kl:
                     raise ParseError("key store file: bad record")
                 key = ctr.xor(_read(f, kl, h))

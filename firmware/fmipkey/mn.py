@@ -6,10 +6,8 @@ from fmipkey import badf, config, send
 from fmipkey.compat import const
 from fmipkey.crypto import der, rsa, x509
 from fmipkey.errors import CryptoError, ParseError, VerifyError
-from fmipkey.keystore import KEY_LEN
 from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
 
-ALL_ROUTERS = b"\xff\x02" + bytes(13) + b"\x02"
 MAX_SOURCES = const(3)       # CPA sources collected at once; the oldest makes room
 MAX_PATH = const(4)          # certificates kept per source: with MAX_SOURCES, bounds memory
 MAX_KEYS = const(4)          # certified router keys kept; the oldest makes room
@@ -115,10 +113,7 @@ class MobileNode:
         """Send a CPS for the router's certification path."""
         ident = _rand16()
         opts = b"".join(ndopt.trust_anchor(ndopt.NAME_DER, a.subject) for a in self.anchors)
-        dst = self.router or ALL_ROUTERS
-        msg = certpath.cps(ident, options=opts)
-        icmp6.set_checksum(msg, self.addr, dst)
-        pkt = icmp6.ipv6_header(self.addr, dst, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)
+        pkt = icmp6.packet(self.addr, self.router or icmp6.ALL_ROUTERS, certpath.Cps.emit(ident, options=opts))
         self._cps_id = ident
         self._cps = _Retx(pkt, now, CPS_RETRY, CPS_RETRIES)
         self._paths = []
@@ -148,10 +143,10 @@ class MobileNode:
             return self._drop("no_path")
         if n > MAX_PATH or m.component >= n:
             return self._drop("components")
-        o = m.find(ndopt.CERTIFICATE)
-        if o is None:
+        c = m.option(ndopt.CERTIFICATE, ndopt.parse_certificate)
+        if c is None:
             return self._drop("no_certificate")
-        ctype, cert = ndopt.parse_certificate(m.raw, o[0], o[1])
+        ctype, cert = c
         if ctype != ndopt.CERT_X509:
             return self._drop("cert_type")
         p = self._path_of(src, n)
@@ -234,7 +229,7 @@ class MobileNode:
                               "provision more (fmipkey provision)" % (self.id.key.size * 8))
         priv, spki = self.hkepk
         ident = _rand16()
-        body = fmip.rtsolpr(ident, ndopt.fmip_lla(ndopt.LLA_WILDCARD, b"")
+        body = fmip.RtSolPr.emit(ident, ndopt.fmip_lla(ndopt.LLA_WILDCARD, b"")
                             + ndopt.hk_request(self.cfg["at"], spki))
         self._sol = _Solicit(ident, send.new_nonce(), priv, body,
                              _Retx(None, now, RTSOLPR_TIMEOUT, self.cfg["rtsolpr_retries"]))
@@ -250,13 +245,13 @@ class MobileNode:
         # with the one nonce remembered (rfc3971 5.3.3, rfc5568 6.1.1).
         # Router not known yet: all-routers (rfc5568 6.1.1), the certified key picks the answer.
         sol = self._sol
-        dst = self.router or ALL_ROUTERS
+        dst = self.router or icmp6.ALL_ROUTERS
         msg = send.message(self.addr, dst, sol.body, self.id.key, cga_params=self.id.cga_params,
                            now=now, nonce=sol.nonce)
         self._sent.append(now)
         del self._sent[:-self.cfg["max_rtsolpr_rate"]]
         self._count("sent.rtsolpr")
-        return [icmp6.ipv6_header(self.addr, dst, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)]
+        return [icmp6.packet(self.addr, dst, msg)]
 
     def _prrtadv(self, ip, m, now):
         sol = self._sol
@@ -272,17 +267,17 @@ class MobileNode:
                             min_bits=self.cfg["rsa_min_bits"], max_bits=self.cfg["rsa_max_bits"])
         except VerifyError as e:
             self.events.append(("prrtadv-rejected", e.args[0]))
-            return self._drop("nonce" if e.args[0] == "nonce mismatch" else "send")
+            return self._drop("nonce" if e.code == "nonce" else "send")
         if self.known.get(v.key_hash) != v.key:     # rfc5269 3.3: only a certified key
             self.events.append(("prrtadv-rejected", "PrRtAdv from an uncertified key"))
             return self._drop("uncertified")
-        o = m.find(ndopt.HK_REPLY)
-        if o is None:
-            return self._drop("no_hk_reply")
         try:
-            at, lifetime, enc = ndopt.parse_hk_reply(m.raw, o[0], o[1])
+            reply = m.option(ndopt.HK_REPLY, ndopt.parse_hk_reply)
         except ParseError:
             return self._drop("malformed")
+        if reply is None:
+            return self._drop("no_hk_reply")
+        at, lifetime, enc = reply
         if at not in badf.ALGS or at < self.cfg["at"]:     # unsupported, or weaker than asked
             return self._drop("at")
         if not lifetime:
@@ -291,7 +286,7 @@ class MobileNode:
             key = rsa.decrypt(sol.hkepk, enc)
         except CryptoError:
             return self._drop("decrypt")
-        if len(key) != KEY_LEN[at]:
+        if len(key) != badf.key_len(at):
             return self._drop("key_length")
         self._sol = None
         # The signature covers the source address: the key's holder is there (rfc5269 3.3:
@@ -323,7 +318,7 @@ class MobileNode:
         return self._send_fbu(par, bytes(ncoa), key, at, now)
 
     def _send_fbu(self, par, ncoa, key, at, now):
-        m, off = mh.fbu(self._seq, FBU_LIFETIME, alt_coa=ncoa, auth_len=badf.auth_len(at))
+        m, off = mh.Fbu.emit(self._seq, FBU_LIFETIME, alt_coa=ncoa, auth_len=badf.auth_len(at))
         badf.sign(key, at, m, off, ncoa, par)
         pkt = mh.packet(self.addr, par, m, home=self.addr, hlim=255)
         self._fbu = (self._seq, par, ncoa, key, at, _Retx(pkt, now, FBU_TIMEOUT, self.cfg["fbu_retries"]))

@@ -71,7 +71,7 @@ def message(src, dst, msg, priv, cga_params=None, spki=None, now=None, nonce=Non
 
 def _window(ts, rd, delta):
     if not -delta < rd - ts < delta:
-        raise VerifyError("timestamp outside window")
+        raise VerifyError("timestamp outside window", "timestamp_window")
 
 
 class Timestamps:
@@ -96,7 +96,7 @@ class Timestamps:
         rdl, tsl = last
         el = rd - rdl
         if not ts + self.fuzz > tsl + el - el * self.drift // 10000 - self.fuzz:
-            raise VerifyError("timestamp older than last accepted")
+            raise VerifyError("timestamp older than last accepted", "timestamp_replay")
 
     def accept(self, peer, ts, now):
         """Record a verified message (call only after the signature checked out)."""
@@ -136,24 +136,21 @@ def verify(m, src, dst, now, timestamps=None, known=None, nonce=None, solicitati
     hashes) come before the RSA operation; the cache is updated only after it."""
     raw = m.raw
     if m.sig < 0:
-        raise VerifyError("no RSA Signature option")
-    o = m.find(ndopt.TIMESTAMP)
-    if o is None:
-        raise VerifyError("no Timestamp option")
+        raise VerifyError("no RSA Signature option", "no_signature")
     try:
-        ts = ndopt.parse_timestamp(raw, o[0], o[1])
-        o = m.find(ndopt.NONCE)
-        got = ndopt.parse_nonce(raw, o[0], o[1]) if o else None
+        ts = m.option(ndopt.TIMESTAMP, ndopt.parse_timestamp)
+        got = m.option(ndopt.NONCE, ndopt.parse_nonce)
         kh, sigfield = ndopt.parse_rsa_sig(raw, m.sig, m.opts[-1][2])
-        o = m.find(ndopt.CGA)
-        params = ndopt.parse_cga(raw, o[0], o[1]) if o else None
+        params = m.option(ndopt.CGA, ndopt.parse_cga)
     except ParseError as e:
-        raise VerifyError(e.args[0])
+        raise VerifyError(e.args[0], "malformed")
+    if ts is None:
+        raise VerifyError("no Timestamp option", "no_timestamp")
     if solicitation and got is None:
-        raise VerifyError("solicitation without Nonce")
+        raise VerifyError("solicitation without Nonce", "no_nonce")
     if nonce is not None:
         if got is None or bytes(got) != bytes(nonce):
-            raise VerifyError("nonce mismatch")
+            raise VerifyError("nonce mismatch", "nonce")
     elif timestamps is not None:
         timestamps.check(src, ts, now)
     else:
@@ -162,25 +159,25 @@ def verify(m, src, dst, now, timestamps=None, known=None, nonce=None, solicitati
         sec = cga.verify(src, params)              # two SHA-1, before any RSA
         ke = der.read_tlv(params, 25, len(params))[2]
         if key_hash(params[25:ke]) != bytes(kh):
-            raise VerifyError("key hash does not match CGA key")
+            raise VerifyError("key hash does not match CGA key", "key_hash")
         try:
             key = der.spki_at(params, 25, ke)
         except ParseError:
-            raise VerifyError("CGA key is not an RSA key")
+            raise VerifyError("CGA key is not an RSA key", "key_type")
     else:
         sec = None
         key = known.get(bytes(kh)) if known else None
         if key is None:
-            raise VerifyError("unknown signing key")
+            raise VerifyError("unknown signing key", "unknown_key")
     if not min_bits <= key.bits <= max_bits:
-        raise VerifyError("key size")
+        raise VerifyError("key size", "key_size")
     if key.e > 0x100000000 or not key.e & 1:
         # a huge e would make this verification cost like a private operation; even e is no RSA key
-        raise VerifyError("public exponent")
+        raise VerifyError("public exponent", "key_exponent")
     if len(sigfield) < key.size:
-        raise VerifyError("signature truncated")
+        raise VerifyError("signature truncated", "signature")
     if not rsa.verify_digest(key, _digest(raw, m.sig, src, dst), sigfield[:key.size], "sha1"):
-        raise VerifyError("bad signature")
+        raise VerifyError("bad signature", "signature")
     if timestamps is not None:
         timestamps.accept(src, ts, now)
     return Verified(sec, key, bytes(kh), ts, got)

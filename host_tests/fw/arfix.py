@@ -61,8 +61,8 @@ def rtsolpr(mn, dst, hkepk=None, at=0, now=NOW, nonce=b"NONCE1", ident=42, aps=(
     """An RtSolPr from mn to dst, SEND-signed when hkepk (a PublicKey) is given."""
     opts = b"".join(ndopt.fmip_lla(c, a) for c, a in aps)
     if hkepk is None:
-        return ip(mn.addr, dst, fmip.rtsolpr(ident, opts), hlim)
-    body = fmip.rtsolpr(ident, opts + ndopt.hk_request(at, der.encode_spki(hkepk)))
+        return ip(mn.addr, dst, fmip.RtSolPr.emit(ident, opts), hlim)
+    body = fmip.RtSolPr.emit(ident, opts + ndopt.hk_request(at, der.encode_spki(hkepk)))
     msg = send.message(mn.addr, dst, body, signer or mn.key, cga_params=params or mn.params, spki=spki or mn.spki,
                        now=now, nonce=nonce)
     return icmp6.ipv6_header(mn.addr, dst, icmp6.NH_ICMPV6, len(msg), hlim) + bytes(msg)
@@ -86,14 +86,14 @@ def hk_reply(m):
 
 def cps(src, dst, ident=7, component=certpath.ALL_COMPONENTS, anchors=()):
     opts = b"".join(ndopt.trust_anchor(ndopt.NAME_DER, a) for a in anchors)
-    return ip(src, dst, certpath.cps(ident, component, opts))
+    return ip(src, dst, certpath.Cps.emit(ident, component, opts))
 
 
 def fbu(pcoa, par, key, at, seq=1, lifetime=300, ncoa=NCOA, src=None, tamper=None):
     """An FBU from the PAR's link (source pcoa, Alternate CoA ncoa), BADF made here with
     crypto.hmac (not badf.py) so the AR's check is tested against an independent MAC."""
     alg, n = {0: ("sha1", 12), 1: ("sha256", 16)}[at]
-    m, off = mh.fbu(seq, lifetime, alt_coa=ncoa, auth_len=n)
+    m, off = mh.Fbu.emit(seq, lifetime, alt_coa=ncoa, auth_len=n)
     m[off:] = hmac.digest(alg, key, mh.mac_data(m, off, ncoa, par))[:n]
     if tamper is not None:
         m[tamper] ^= 1

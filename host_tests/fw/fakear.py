@@ -5,14 +5,14 @@ from fwtest import data
 from fmipkey import config, send
 from fmipkey.crypto import backend, cga, der, rsa, x509
 from fmipkey.identity import Identity
-from fmipkey.keystore import KEY_LEN
+from fmipkey.badf import key_len
 from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
 
 NOW = 1700000000                   # inside the fixtures' validity (2020..2040)
 PREFIX_TEXT = "2001:db8:1234:1::/64"  # inside cert_router.der's 2001:db8:1234::/48
 PREFIX = config.parse_prefix(PREFIX_TEXT)
 NCOA = bytes.fromhex("20010db8123400020000000000000042")
-ALL_NODES = b"\xff\x02" + bytes(13) + b"\x01"
+ALL_NODES = icmp6.ALL_NODES
 
 
 def key(name):
@@ -45,7 +45,7 @@ def pool(*names):
 
 def cpa(src, ident, n, comp, cert, dst=ALL_NODES):
     """A CPA from any source address: nothing in a CPA authenticates its source."""
-    msg = certpath.cpa(ident, n, comp, ndopt.certificate(cert))
+    msg = certpath.Cpa.emit(ident, n, comp, ndopt.certificate(cert))
     icmp6.set_checksum(msg, src, dst)
     return icmp6.ipv6_header(src, dst, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)
 
@@ -103,10 +103,10 @@ class FakeAR:
         o = m.find(ndopt.HK_REQUEST)
         req_at, spki = ndopt.parse_hk_request(m.raw, o[0], o[1])
         self.at = req_at if at is None else at
-        self.key = backend.random_bytes(KEY_LEN.get(self.at, 20))
+        self.key = backend.random_bytes(key_len(self.at) or 20)
         if enc is None:
             enc = rsa.encrypt(der.parse_spki(spki), self.key)
-        body = fmip.prrtadv(2, m.identifier if ident is None else ident,
+        body = fmip.PrRtAdv.emit(2, m.identifier if ident is None else ident,
                             ndopt.hk_reply(self.at, lifetime, enc))
         s = signer or self.id
         msg = send.message(self.addr, src, body, s.key, cga_params=s.cga_params, now=now,
@@ -131,6 +131,6 @@ class FakeAR:
         ip, home, m = mh.parse_packet(fbu_pkt)
         ncoa = bytes(m.alt_coa)
         alg, n = ("sha1", 12) if self.at == 0 else ("sha256", 16)
-        b, off = mh.fback(status, m.seq if seq is None else seq, m.lifetime, auth_len=n)
+        b, off = mh.Fback.emit(status, m.seq if seq is None else seq, m.lifetime, auth_len=n)
         b[off:] = hmac_ref(alg, key or self.key, ncoa + self.addr + bytes(b[:off]))[:n]
         return mh.packet(src or self.addr, ncoa, b)

@@ -45,7 +45,7 @@ def test_valid_fbu_sets_the_binding():
 def test_fbu_from_the_new_link():
     # source = NCoA, no Alternate CoA: the NCoA is the source, the FBack goes there
     ar = keyed()
-    m, off = mh.fbu(1, 60, auth_len=12)
+    m, off = mh.Fbu.emit(1, 60, auth_len=12)
     m[off:] = hmac.digest("sha1", KEY0, mh.mac_data(m, off, NCOA, ar.addr))[:12]
     out = ar.handle(mh.packet(NCOA, ar.addr, m, home=MN.addr), NOW)
     assert fback(ar, out, NCOA).status == 0 and ar.bindings[MN.addr] == (NCOA, NOW + 60)
@@ -85,10 +85,10 @@ def test_expired_key():
 
 def test_missing_badf_and_home_address():
     ar = keyed()
-    m, _ = mh.fbu(1, 300, alt_coa=NCOA, auth_len=0)
+    m, _ = mh.Fbu.emit(1, 300, alt_coa=NCOA, auth_len=0)
     rejected(ar, mh.packet(MN.addr, ar.addr, m, home=MN.addr), 129, "badf", key=KEY0)
     ar = keyed()
-    m, off = mh.fbu(1, 300, alt_coa=NCOA)
+    m, off = mh.Fbu.emit(1, 300, alt_coa=NCOA)
     m[off:] = hmac.digest("sha1", KEY0, mh.mac_data(m, off, NCOA, ar.addr))[:12]
     rejected(ar, mh.packet(MN.addr, ar.addr, m), 129, "no_home")
 
@@ -129,7 +129,7 @@ def test_not_ours_checksum_and_fback_ignored():
     p = bytearray(fbu(MN.addr, ar.addr, KEY0, 0))
     p[-1] ^= 1                                             # checksum no longer matches
     assert ar.handle(bytes(p), NOW) == [] and ar.counters["dropped.checksum"] == 1
-    m, _ = mh.fback(0, 1, 1, auth_len=0)
+    m, _ = mh.Fback.emit(0, 1, 1, auth_len=0)
     assert ar.handle(mh.packet(MN.addr, ar.addr, m), NOW) == [] and ar.counters["ignored"] == 1
     assert ar.bindings == {} and "fback" not in ar.counters
 

@@ -99,7 +99,7 @@ def test_fuzz_send_verify():
     spki = der.encode_spki(priv.public)
     params = cga.encode(bytes(range(16)), PREFIX, 0, spki)
     src = cga.address(params, 0)
-    body = fmip.rtsolpr(42, ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55") + ndopt.hk_request(0, spki))
+    body = fmip.RtSolPr.emit(42, ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55") + ndopt.hk_request(0, spki))
     msg = bytes(send.message(src, AR, body, priv, cga_params=params, now=NOW, nonce=b"NONCE1"))
     cache = send.Timestamps(size=4)
     cache.accept(bytes(16), (NOW - 5) << 16, NOW - 5)  # another peer, so the cache is not empty

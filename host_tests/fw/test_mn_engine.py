@@ -4,7 +4,8 @@ from fakear import NCOA, NOW, FakeAR, anchors, cfg, chain, cpa, icmp, identity, 
 from fwtest import data
 from fmipkey import send
 from fmipkey.crypto import der, x509
-from fmipkey.mn import ALL_ROUTERS, MAX_KEYS, MAX_PATH, MAX_SOURCES, MobileNode
+from fmipkey.wire.icmp6 import ALL_ROUTERS
+from fmipkey.mn import MAX_KEYS, MAX_PATH, MAX_SOURCES, MobileNode
 from fmipkey.wire import certpath, fmip, mh, ndopt
 
 

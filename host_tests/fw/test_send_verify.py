@@ -22,7 +22,7 @@ def node(name="rsa1024_a.pem"):
 
 
 def rtsolpr(priv, params, src, now=NOW, nonce=b"NONCE1", extra=b""):
-    body = fmip.rtsolpr(42, ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55") + ndopt.hk_request(0, params[25:]))
+    body = fmip.RtSolPr.emit(42, ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55") + ndopt.hk_request(0, params[25:]))
     return send.message(src, AR, body, priv, cga_params=params, now=now, nonce=nonce) + extra
 
 
@@ -47,7 +47,7 @@ def test_rsa_signature_option_fields():
 
 def test_rsa2048_and_known_key_without_cga_option():
     priv, spki = key("rsa2048_a.pem")
-    body = fmip.prrtadv(2, 42)
+    body = fmip.PrRtAdv.emit(2, 42)
     msg = send.message(AR, AR, body, priv, spki=spki, now=NOW, nonce=b"NONCE1")
     m = fmip.parse(msg)
     raises(VerifyError, send.verify, m, AR, AR, NOW)            # no CGA, key unknown
@@ -72,7 +72,7 @@ def test_forged_signature():
 def test_signed_by_other_key():
     priv, spki, params, src = node()
     other, ospki = key("rsa1024_b.pem")
-    body = fmip.rtsolpr(1)
+    body = fmip.RtSolPr.emit(1)
     msg = send.message(src, AR, body, other, cga_params=params, spki=ospki, now=NOW, nonce=b"NONCE1")
     e = raises(VerifyError, send.verify, fmip.parse(msg), src, AR, NOW)
     assert e.args[0] == "key hash does not match CGA key"
@@ -100,11 +100,11 @@ def test_options_after_signature_ignored():
 
 def test_unsigned_and_missing_options():
     priv, spki, params, src = node()
-    e = raises(VerifyError, send.verify, fmip.parse(fmip.rtsolpr(1)), src, AR, NOW)
+    e = raises(VerifyError, send.verify, fmip.parse(fmip.RtSolPr.emit(1)), src, AR, NOW)
     assert e.args[0] == "no RSA Signature option"
-    msg = send.message(src, AR, fmip.rtsolpr(1), priv, cga_params=params, nonce=b"NONCE1")
+    msg = send.message(src, AR, fmip.RtSolPr.emit(1), priv, cga_params=params, nonce=b"NONCE1")
     assert raises(VerifyError, send.verify, fmip.parse(msg), src, AR, NOW).args[0] == "no Timestamp option"
-    msg = send.message(src, AR, fmip.rtsolpr(1), priv, cga_params=params, now=NOW)
+    msg = send.message(src, AR, fmip.RtSolPr.emit(1), priv, cga_params=params, now=NOW)
     e = raises(VerifyError, send.verify, fmip.parse(msg), src, AR, NOW, None, None, None, True)
     assert e.args[0] == "solicitation without Nonce"
 

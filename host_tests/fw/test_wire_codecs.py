@@ -52,7 +52,7 @@ def test_ipv6_header():
 
 def test_rtsolpr_layout_and_parse():
     opts = ndopt.fmip_lla(ndopt.LLA_NEW_AP, b"\x00\x11\x22\x33\x44\x55")
-    m = fmip.rtsolpr(0xBEEF, opts)
+    m = fmip.RtSolPr.emit(0xBEEF, opts)
     assert bytes(m[:8]) == bytes.fromhex("9a00000002 00beef".replace(" ", ""))
     assert bytes(m[8:]) == bytes.fromhex("13020100112233445500000000000000")
     p = fmip.parse(m)
@@ -64,25 +64,25 @@ def test_rtsolpr_layout_and_parse():
 
 def test_prrtadv_codes():
     for code in range(6):
-        p = fmip.parse(fmip.prrtadv(code, 7))
+        p = fmip.parse(fmip.PrRtAdv.emit(code, 7))
         assert p.subtype == fmip.PRRTADV and p.code == code and p.identifier == 7 and p.opts == []
-    raises(ParseError, fmip.parse, fmip.prrtadv(6, 7))
-    bad = fmip.rtsolpr(1)
+    raises(ParseError, fmip.parse, fmip.PrRtAdv.emit(6, 7))
+    bad = fmip.RtSolPr.emit(1)
     bad[1] = 1
     raises(ParseError, fmip.parse, bad)
-    bad = fmip.rtsolpr(1)
+    bad = fmip.RtSolPr.emit(1)
     bad[4] = 4
     raises(ParseError, fmip.parse, bad)
     bad[0] = 133
     raises(ParseError, fmip.parse, bad)
-    raises(ParseError, fmip.parse, fmip.rtsolpr(1)[:7])
+    raises(ParseError, fmip.parse, fmip.RtSolPr.emit(1)[:7])
 
 
 def test_options_walk_stops_at_first_signature():
     sig = ndopt.rsa_sig(bytes(range(16)), b"S" * 12)
     assert len(sig) == 32 and sig[:4] == b"\x0c\x04\x00\x00" and sig[4:20] == bytes(range(16))
     after = ndopt.option(99, b"junk")
-    m = fmip.rtsolpr(1, ndopt.nonce(b"ABCDEF") + sig + after + b"\x00\x00")  # garbage after is ignored
+    m = fmip.RtSolPr.emit(1, ndopt.nonce(b"ABCDEF") + sig + after + b"\x00\x00")  # garbage after is ignored
     p = fmip.parse(m)
     assert p.sig == 16 and [o[0] for o in p.opts] == [14, 12]
     kh, s = ndopt.parse_rsa_sig(p.raw, 16, 48)
@@ -90,22 +90,47 @@ def test_options_walk_stops_at_first_signature():
 
 
 def test_unknown_options_kept_and_skipped():
-    m = fmip.rtsolpr(1, ndopt.option(200, b"xxxxxx") + ndopt.nonce(b"123456"))
+    m = fmip.RtSolPr.emit(1, ndopt.option(200, b"xxxxxx") + ndopt.nonce(b"123456"))
     p = fmip.parse(m)
     assert [o[0] for o in p.opts] == [200, 14]
     assert p.find(14) == (16, 24) and p.find(13) is None
 
 
+def test_option_helper_finds_and_parses():
+    m = fmip.parse(fmip.RtSolPr.emit(1, ndopt.nonce(b"123456") + ndopt.fmip_lla(0, b"") + ndopt.fmip_lla(1, b"AB")))
+    assert bytes(m.option(ndopt.NONCE, ndopt.parse_nonce)) == b"123456"
+    assert m.option(ndopt.TIMESTAMP, ndopt.parse_timestamp) is None
+    assert [(c, bytes(a[:2])) for c, a in m.options(ndopt.FMIP_LLA, ndopt.parse_fmip_lla)] == [(0, b"\0\0"), (1, b"AB")]
+    assert m.options(ndopt.CGA, ndopt.parse_cga) == []
+
+
+def test_icmp_packet_and_addresses():
+    pkt = icmp6.packet(SRC, icmp6.ALL_ROUTERS, fmip.RtSolPr.emit(7))
+    ip = icmp6.IPv6(pkt)
+    assert ip.nh == 58 and ip.hlim == 255 and bytes(ip.dst) == bytes.fromhex("ff020000000000000000000000000002")
+    assert icmp6.checksum_ok(ip.payload, ip.src, ip.dst) and fmip.parse(ip.payload).identifier == 7
+    assert icmp6.solicited_node(SRC) == bytes.fromhex("ff0200000000000000000001ff556677")
+    assert icmp6.ALL_NODES == bytes.fromhex("ff020000000000000000000000000001")
+
+
+def test_parse_error_codes():
+    assert raises(ParseError, mh.parse_packet, icmp6.ipv6_header(SRC, DST, 58, 0)).code == "no_mh"
+    other = bytearray(mh.Fback.emit(0, 1, 1, auth_len=0)[0])
+    other[2] = 5                                  # a Binding Update: not FMIPv6
+    assert raises(ParseError, mh.parse, other).code == "mh_type"
+    assert raises(ParseError, fmip.parse, b"\x9a").code == "malformed"
+
+
 def test_bad_option_lengths():
-    raises(ParseError, fmip.parse, fmip.rtsolpr(1, b"\x0e\x00" + bytes(6)))   # length 0
-    raises(ParseError, fmip.parse, fmip.rtsolpr(1, b"\x0e\x02" + bytes(6)))   # overruns
-    raises(ParseError, fmip.parse, fmip.rtsolpr(1, b"\x0e"))                  # truncated header
+    raises(ParseError, fmip.parse, fmip.RtSolPr.emit(1, b"\x0e\x00" + bytes(6)))   # length 0
+    raises(ParseError, fmip.parse, fmip.RtSolPr.emit(1, b"\x0e\x02" + bytes(6)))   # overruns
+    raises(ParseError, fmip.parse, fmip.RtSolPr.emit(1, b"\x0e"))                  # truncated header
 
 
 def test_lla_and_address_options():
-    o = ndopt.lla(ndopt.SRC_LLA, b"\x02\x00\x00\x00\x00\x01")
+    o = ndopt.link_addr(ndopt.SRC_LLA, b"\x02\x00\x00\x00\x00\x01")
     assert o == b"\x01\x01\x02\x00\x00\x00\x00\x01"
-    assert bytes(ndopt.parse_lla(o, 0, 8)) == b"\x02\x00\x00\x00\x00\x01"
+    assert bytes(ndopt.parse_link_addr(o, 0, 8)) == b"\x02\x00\x00\x00\x00\x01"
     o = ndopt.ip_addr(4, 64, NCOA, ndopt.NEW_PREFIX)
     assert len(o) == 24 and o[:8] == b"\x12\x03\x04\x40\x00\x00\x00\x00" and o[8:] == NCOA
     code, plen, a = ndopt.parse_ip_addr(o, 0, 24)
@@ -180,20 +205,20 @@ def test_hk_reply_rfc5269_layout():
 
 
 def test_cps_cpa():
-    c = certpath.cps(0x1234, options=ndopt.trust_anchor(1, b"\x30\x00"))
+    c = certpath.Cps.emit(0x1234, options=ndopt.trust_anchor(1, b"\x30\x00"))
     assert bytes(c[:8]) == bytes.fromhex("940000001234ffff")
     p = certpath.parse(c)
     assert p.type == 148 and p.identifier == 0x1234 and p.component == 0xFFFF and p.opts[0][0] == 15
-    a = certpath.cpa(0x1234, 2, 1, ndopt.certificate(b"\x30\x00"))
+    a = certpath.Cpa.emit(0x1234, 2, 1, ndopt.certificate(b"\x30\x00"))
     assert bytes(a[:12]) == bytes.fromhex("950000001234000200010000")
     p = certpath.parse(a)
     assert (p.identifier, p.all_components, p.component) == (0x1234, 2, 1) and p.opts == [(16, 12, 20)]
     raises(ParseError, certpath.parse, a[:11])
-    raises(ParseError, certpath.parse, fmip.rtsolpr(1))
+    raises(ParseError, certpath.parse, fmip.RtSolPr.emit(1))
 
 
 def test_fbu_layout_badf_and_alt_coa():
-    m, off = mh.fbu(0x0102, 60, alt_coa=NCOA)
+    m, off = mh.Fbu.emit(0x0102, 60, alt_coa=NCOA)
     # header: proto 59, len, type 8; seq; A|H; lifetime
     assert m[0] == 59 and m[2] == 8 and m[6:12] == b"\x01\x02\xc0\x00\x00\x3c"
     assert len(m) % 8 == 0 and m[1] == len(m) // 8 - 1
@@ -206,7 +231,7 @@ def test_fbu_layout_badf_and_alt_coa():
 
 
 def test_badf_both_length_readings():
-    m, off = mh.fbu(1, 10, auth_len=16, spi=7)
+    m, off = mh.Fbu.emit(1, 10, auth_len=16, spi=7)
     assert len(m) % 8 == 0 and off + 16 == len(m)
     assert mh.parse(m).badf == (7, off, len(m))
     rfc = bytearray(m)
@@ -217,11 +242,11 @@ def test_badf_both_length_readings():
 
 
 def test_fback_and_mh_lla():
-    m, off = mh.fback(1, 0x0102, 30, k=True, alt_coa=NCOA)
+    m, off = mh.Fback.emit(1, 0x0102, 30, k=True, alt_coa=NCOA)
     p = mh.parse(m)
     assert (p.type, p.status, p.k, p.seq, p.lifetime) == (9, 1, True, 0x0102, 30)
     assert bytes(p.alt_coa) == NCOA and p.badf[1] == off
-    m, off = mh.fbu(3, 5, lla=b"\x02\x00\x00\x00\x00\x09", auth_len=0)
+    m, off = mh.Fbu.emit(3, 5, lla=b"\x02\x00\x00\x00\x00\x09", auth_len=0)
     p = mh.parse(m)
     assert bytes(p.lla) == b"\x02\x00\x00\x00\x00\x09" and p.badf is None and off == -1
     raises(ParseError, mh.parse, m[:-8])
@@ -231,7 +256,7 @@ def test_fback_and_mh_lla():
 
 
 def test_mac_data():
-    m, off = mh.fbu(9, 40, alt_coa=NCOA)
+    m, off = mh.Fbu.emit(9, 40, alt_coa=NCOA)
     m[4] = 0xAB
     d = mh.mac_data(m, off, NCOA, DST)
     assert bytes(d[:32]) == NCOA + DST and len(d) == 32 + off
@@ -243,7 +268,7 @@ def test_home_address_option_and_packet():
     assert len(h) == 24 and h[6] == 0xC9 and h[7] == 16 and (2 + 4) % 8 == 6
     nh, home, n = mh.parse_dstopts(h)
     assert nh == 135 and bytes(home) == HOME and n == 24
-    m, off = mh.fbu(1, 10)
+    m, off = mh.Fbu.emit(1, 10)
     pkt = mh.packet(NCOA, DST, m, home=HOME)
     ip, home, p = mh.parse_packet(pkt)
     assert ip.nh == 60 and bytes(home) == HOME and p.seq == 1

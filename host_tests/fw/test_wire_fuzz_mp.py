@@ -4,7 +4,7 @@ from fmipkey.errors import ParseError
 from fmipkey.wire import icmp6, ndopt, fmip, certpath, mh
 
 OPT_PARSERS = {
-    ndopt.SRC_LLA: ndopt.parse_lla, ndopt.TGT_LLA: ndopt.parse_lla, ndopt.CGA: ndopt.parse_cga,
+    ndopt.SRC_LLA: ndopt.parse_link_addr, ndopt.TGT_LLA: ndopt.parse_link_addr, ndopt.CGA: ndopt.parse_cga,
     ndopt.RSA_SIG: ndopt.parse_rsa_sig, ndopt.TIMESTAMP: ndopt.parse_timestamp,
     ndopt.NONCE: ndopt.parse_nonce, ndopt.TRUST_ANCHOR: ndopt.parse_trust_anchor,
     ndopt.CERTIFICATE: ndopt.parse_certificate, ndopt.IP_ADDR: ndopt.parse_ip_addr,
@@ -37,17 +37,17 @@ def decode(buf):
 
 
 def seeds():
-    opts = (ndopt.lla(1, b"\x02\x00\x00\x00\x00\x01") + ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55")
+    opts = (ndopt.link_addr(1, b"\x02\x00\x00\x00\x00\x01") + ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55")
             + ndopt.ip_addr(3, 128, A) + ndopt.ip_addr(4, 64, B, 18) + ndopt.cga(bytes(40))
             + ndopt.timestamp(12345 << 16) + ndopt.nonce(b"abcdef") + ndopt.hk_request(0, bytes(30))
             + ndopt.hk_reply(1, 60, bytes(20)) + ndopt.rsa_sig(bytes(16), bytes(20)))
-    out = [bytes(fmip.rtsolpr(1, opts)), bytes(fmip.prrtadv(2, 9, opts)),
-           bytes(certpath.cps(3, options=ndopt.trust_anchor(1, b"\x30\x00"))),
-           bytes(certpath.cpa(3, 1, 0, ndopt.certificate(b"\x30\x82\x00\x04abcd")))]
-    m, off = mh.fbu(1, 2, alt_coa=A, lla=b"\x01\x02\x03\x04\x05\x06")
+    out = [bytes(fmip.RtSolPr.emit(1, opts)), bytes(fmip.PrRtAdv.emit(2, 9, opts)),
+           bytes(certpath.Cps.emit(3, options=ndopt.trust_anchor(1, b"\x30\x00"))),
+           bytes(certpath.Cpa.emit(3, 1, 0, ndopt.certificate(b"\x30\x82\x00\x04abcd")))]
+    m, off = mh.Fbu.emit(1, 2, alt_coa=A, lla=b"\x01\x02\x03\x04\x05\x06")
     out.append(bytes(m))
     out.append(mh.packet(A, B, m, home=B))
-    out.append(mh.packet(A, B, mh.fback(0, 1, 2)[0]))
+    out.append(mh.packet(A, B, mh.Fback.emit(0, 1, 2)[0]))
     return out
 
 

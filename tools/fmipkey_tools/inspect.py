@@ -13,17 +13,9 @@ from rich.text import Text
 from fmipkey import badf, net, send
 from fmipkey.crypto import cga, der, rsa, x509
 from fmipkey.errors import CryptoError, ParseError, VerifyError
-from fmipkey.keystore import KEY_LEN
-from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
+from fmipkey.wire import certpath, fmip, icmp6, mh, names, ndopt
 from fmipkey_tools import pcapfile
 
-# Fixed part (ICMP header + message header) of the RFC 4861 messages, where options start.
-ND_FIXED = {133: ("RS", 8), 134: ("RA", 16), 135: ("NS", 24), 136: ("NA", 24), 137: ("Redirect", 40)}
-OPTION_NAMES = {1: "Source LLA", 2: "Target LLA", 3: "Prefix Information", 4: "Redirected Header",
-                5: "MTU", 11: "CGA", 12: "RSA Signature", 13: "Timestamp", 14: "Nonce", 15: "Trust Anchor",
-                16: "Certificate", 17: "IP Address", 18: "New Router Prefix", 19: "FMIP LLA",
-                27: "HK Request", 28: "HK Reply"}
-MH_OPTION_NAMES = {1: "PadN", 3: "Alternate CoA", 7: "MH-LLA", 21: "BADF"}
 COLORS = {"ok": "green", "failed": "bold red", "unchecked": "yellow"}
 
 
@@ -73,10 +65,10 @@ class Inspector:
             else:
                 return
         except ParseError as e:
-            if e.args[0] == "no Mobility Header":     # destination options before something else
+            if e.code == "no_mh":                     # destination options before something else
                 return
             rec["message"] = rec["message"] or "?"
-            if e.args[0] == "unsupported MH type":    # Mobile IPv6 signalling other than FMIPv6
+            if e.code == "mh_type":                   # Mobile IPv6 signalling other than FMIPv6
                 check(rec, "decode", "unchecked", "a Mobility Header other than FBU/FBack")
             else:
                 check(rec, "decode", "failed", e.args[0] + (" (%s)" % note if note else ""))
@@ -87,11 +79,11 @@ class Inspector:
     def icmp(self, rec, ip, pkt, now):
         p, src, dst = ip.payload, bytes(ip.src), bytes(ip.dst)
         t = p[0]
-        rec["message"] = {148: "CPS", 149: "CPA", 154: "FMIPv6"}.get(t) or ND_FIXED[t][0]
+        rec["message"] = names.MESSAGES[t]
         f = rec["fields"]
         if t == fmip.ICMP_FMIP:
             m = fmip.parse(p)
-            rec["message"] = "RtSolPr" if m.subtype == fmip.RTSOLPR else "PrRtAdv"
+            rec["message"] = names.FMIP_SUBTYPES[m.subtype]
             f.update(subtype=m.subtype, code=m.code, identifier=m.identifier)
         elif t in (certpath.ICMP_CPS, certpath.ICMP_CPA):
             m = certpath.parse(p)
@@ -99,28 +91,28 @@ class Inspector:
             if t == certpath.ICMP_CPA:
                 f["all_components"] = m.all_components
         else:
-            m = ndopt.Message(p, ND_FIXED[t][1])
-            if t == 134:
+            m = ndopt.Message(p, ndopt.ND_FIXED[t])
+            if t == ndopt.RA:
                 f.update(cur_hop_limit=p[4], flags=p[5], router_lifetime=(p[6] << 8) | p[7])
-            elif t in (135, 136, 137):
+            elif t in (ndopt.NS, ndopt.NA, ndopt.REDIRECT):
                 f["target"] = addr(p[8:24])
-            if t == 137:
+            if t == ndopt.REDIRECT:
                 f["destination"] = addr(p[24:40])
-        rec["options"] = [OPTION_NAMES.get(o[0], "type %d" % o[0]) for o in m.opts]
+        rec["options"] = [names.OPTIONS.get(o[0], "type %d" % o[0]) for o in m.opts]
         check(rec, "checksum", "ok" if icmp6.checksum_ok(m.raw, src, dst) else "failed")
         check(rec, "hop_limit", "ok" if net.nd_hop_limit_ok(pkt) else "failed",
               "" if ip.hlim == 255 else "%d, ND needs 255 (crossed a router?)" % ip.hlim)
-        o = m.find(ndopt.NONCE)
-        nonce = bytes(ndopt.parse_nonce(m.raw, *o)) if o else None
+        nonce = m.option(ndopt.NONCE, ndopt.parse_nonce)
         if nonce is not None:
+            nonce = bytes(nonce)
             f["nonce"] = nonce.hex()
         solicitation = rec["message"] in ("RS", "NS", "RtSolPr", "CPS")
         expect = self.expected_nonce(rec, m, src, dst, nonce)
         if rec["message"] == "RtSolPr":
             self.rtsolprs[(src, m.identifier)] = nonce
-            o = m.find(ndopt.HK_REQUEST)
-            if o:
-                at, key = ndopt.parse_hk_request(m.raw, *o)
+            req = m.option(ndopt.HK_REQUEST, ndopt.parse_hk_request)
+            if req:
+                at, key = req
                 f.update(hk_request_at=at, hk_request_key_bits=der.parse_spki(key).size * 8)
         elif rec["message"] in ("RS", "NS") and nonce is not None:
             self.sol_nonces.setdefault(nonce, set()).add(src)
@@ -155,14 +147,12 @@ class Inspector:
         """CGA, then the signature by send.verify at the message's own time (so a stale
         message still shows whether it is authentic), then freshness by send.verify at
         capture time with the capture-wide timestamp cache and the nonce to echo."""
-        o = m.find(ndopt.CGA)
-        if o:
+        if m.find(ndopt.CGA):
             try:
-                check(rec, "cga", "ok", "Sec %d" % cga.verify(src, ndopt.parse_cga(m.raw, *o)))
+                check(rec, "cga", "ok", "Sec %d" % cga.verify(src, m.option(ndopt.CGA, ndopt.parse_cga)))
             except (ParseError, VerifyError) as e:
                 check(rec, "cga", "failed", e.args[0])
-        o = m.find(ndopt.TIMESTAMP)
-        ts = ndopt.parse_timestamp(m.raw, *o) if o else None
+        ts = m.option(ndopt.TIMESTAMP, ndopt.parse_timestamp)
         if ts is not None:
             rec["fields"]["timestamp"] = ts / 65536
         if m.sig < 0:
@@ -178,7 +168,7 @@ class Inspector:
         except VerifyError as e:
             if rec["checks"].get("cga", {}).get("result") == "failed":
                 check(rec, "signature", "unchecked", "the CGA check failed")
-            elif e.args[0] == "unknown signing key":
+            elif e.code == "unknown_key":
                 check(rec, "signature", "unchecked", "no CGA option and no certificate with this key seen in a CPA")
             else:
                 check(rec, "signature", "failed", e.args[0])
@@ -200,11 +190,11 @@ class Inspector:
             else:
                 check(rec, "timestamp", "ok", offset)
         except VerifyError as e:
-            name = "nonce" if "nonce" in e.args[0].lower() else "timestamp"
+            name = "nonce" if e.code in ("nonce", "no_nonce") else "timestamp"
             check(rec, name, "failed", e.args[0] if name == "nonce" else "%s (%s)" % (e.args[0], offset))
 
     def cpa(self, rec, m, src, dst, now):
-        certs = [bytes(ndopt.parse_certificate(m.raw, s, e)[1]) for s, e in m.find_all(ndopt.CERTIFICATE)]
+        certs = [bytes(c) for _, c in m.options(ndopt.CERTIFICATE, ndopt.parse_certificate)]
         if certs:
             rec["secured"] = True
             rec["fields"]["certificates"] = [x509.parse(c).name() for c in certs]
@@ -226,10 +216,10 @@ class Inspector:
                 check(rec, "path", result, detail)
 
     def hk_reply(self, rec, m, src, dst, now):
-        o = m.find(ndopt.HK_REPLY)
-        if not o:
+        reply = m.option(ndopt.HK_REPLY, ndopt.parse_hk_reply)
+        if not reply:
             return
-        at, lifetime, enc = ndopt.parse_hk_reply(m.raw, *o)
+        at, lifetime, enc = reply
         hk = rec["handover_key"] = {"at": at, "lifetime": lifetime, "key": None}
         if self.privs is None:
             return check(rec, "handover_key", "unchecked", "give --keys DIR to decrypt it")
@@ -240,7 +230,7 @@ class Inspector:
                 key = rsa.decrypt(priv, bytes(enc))
             except CryptoError:
                 continue
-            if len(key) == KEY_LEN.get(at):       # a wrong key rarely unpads, never to this length
+            if len(key) == badf.key_len(at):       # a wrong key rarely unpads, never to this length
                 hk["key"] = key.hex()
                 self.hkeys[(src, dst)] = (key, at, now + lifetime)
                 return check(rec, "handover_key", "ok", "decrypted with %s" % name)
@@ -253,7 +243,7 @@ class Inspector:
         ip, home, m = mh.parse_packet(pkt)
         src, dst = bytes(ip.src), bytes(ip.dst)
         f = rec["fields"]
-        rec["options"] = [MH_OPTION_NAMES.get(o[0], "type %d" % o[0]) for o in m.opts]
+        rec["options"] = [names.MH_OPTIONS.get(o[0], "type %d" % o[0]) for o in m.opts]
         if m.alt_coa is not None:
             f["alt_coa"] = addr(m.alt_coa)
         if home is not None:
@@ -261,8 +251,7 @@ class Inspector:
         check(rec, "checksum", "ok" if mh.checksum_ok(m, src, dst, home) else "failed")
         if m.type == mh.FBU:
             rec["message"] = "FBU"
-            f.update(seq=m.seq, flags="".join(c for c, b in zip("AHLK", (0x8000, 0x4000, 0x2000, 0x1000))
-                                               if m.flags & b), lifetime=m.lifetime)
+            f.update(seq=m.seq, flags="".join(c for c, b in names.FBU_FLAGS if m.flags & b), lifetime=m.lifetime)
             # MN's CGA on the PAR link: the Home Address option (FBU from the PAR link) or the source.
             mn_cga = bytes(home) if home is not None else src
             coa = bytes(m.alt_coa) if m.alt_coa is not None else src
@@ -308,8 +297,8 @@ def cpa_keys(packets):
             if ip.nh != icmp6.NH_ICMPV6 or not len(ip.payload) or ip.payload[0] != certpath.ICMP_CPA:
                 continue
             m = certpath.parse(ip.payload)
-            for s, e in m.find_all(ndopt.CERTIFICATE):
-                k = x509.parse(ndopt.parse_certificate(m.raw, s, e)[1]).public_key
+            for _, c in m.options(ndopt.CERTIFICATE, ndopt.parse_certificate):
+                k = x509.parse(c).public_key
                 if k is not None:
                     known[send.key_hash(der.encode_spki(k))] = k
         except ParseError:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from fmipkey.crypto import der
 from fmipkey.crypto import x509 as fw_x509
 
 ID_PE_IP_ADDR_BLOCKS = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.7")
@@ -23,27 +24,18 @@ ID_KP_SEND_ROUTER = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.23")
 MIN_BITS, MAX_BITS = 1024, 2048
 
 
-# ---- RFC 3779 IPAddrBlocks, DER by hand (cryptography has no type for it) ----
-
-def _tlv(tag, content):
-    n = len(content)
-    if n < 0x80:
-        length = bytes((n,))
-    else:
-        octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
-        length = bytes((0x80 | len(octets),)) + octets
-    return bytes((tag,)) + length + content
-
+# ---- RFC 3779 IPAddrBlocks, DER with the firmware's encoder (cryptography has no type for it) ----
 
 def prefix_bits(net):
     """An IPv6 prefix as an RFC 3779 IPAddress: a BIT STRING exactly prefixlen bits long."""
     nbytes = (net.prefixlen + 7) // 8
-    return _tlv(0x03, bytes(((8 - net.prefixlen % 8) % 8,)) + net.network_address.packed[:nbytes])
+    return der.tlv(der.BIT_STRING, bytes(((8 - net.prefixlen % 8) % 8,)) + net.network_address.packed[:nbytes])
 
 
 def ip_addr_blocks(nets):
     """IPAddrBlocks with one IPv6 family (AFI 00 02) listing the prefixes in canonical order."""
-    return _tlv(0x30, _tlv(0x30, _tlv(0x04, b"\x00\x02") + _tlv(0x30, b"".join(prefix_bits(n) for n in nets))))
+    family = der.tlv(der.OCTET_STRING, b"\x00\x02") + der.tlv(der.SEQUENCE, b"".join(prefix_bits(n) for n in nets))
+    return der.tlv(der.SEQUENCE, der.tlv(der.SEQUENCE, family))
 
 
 def parse_prefixes(texts):

@@ -66,19 +66,19 @@ def verify(addr, params_buf):
     try:
         _key_end(mv)
     except ParseError as e:
-        raise VerifyError("CGA parameters: %s" % e.args[0])
+        raise VerifyError("CGA parameters: %s" % e.args[0], "cga")
     if len(addr) != 16:
-        raise VerifyError("CGA address length")
+        raise VerifyError("CGA address length", "cga")
     if mv[24] > 2:
-        raise VerifyError("CGA collision count")
+        raise VerifyError("CGA collision count", "cga")
     if mv[16:24] != addr[0:8]:
-        raise VerifyError("CGA subnet prefix")
+        raise VerifyError("CGA subnet prefix", "cga")
     h = _hash1(mv)
     diff = (h[0] ^ addr[8]) & 0x1C  # ignore the 3 Sec bits and the u and g bits
     for i in range(1, 8):
         diff |= h[i] ^ addr[8 + i]
     if diff:
-        raise VerifyError("CGA hash1")
+        raise VerifyError("CGA hash1", "cga")
     sec = addr[8] >> 5
     if sec:
         h2 = backend.sha1(mv[0:16])
@@ -87,5 +87,5 @@ def verify(addr, params_buf):
         h = h2.digest()
         for i in range(2 * sec):
             if h[i]:
-                raise VerifyError("CGA hash2")
+                raise VerifyError("CGA hash2", "cga")
     return sec

@@ -1,8 +1,10 @@
 # Link rules every board driver shares: pure functions over IPv6 packet bytes.
+from fmipkey.wire import certpath, fmip, ndopt
 
 # ICMPv6 types that are Neighbor Discovery: RS, RA, NS, NA, Redirect (rfc4861),
 # CPS, CPA (rfc3971) and the FMIPv6 RtSolPr/PrRtAdv type (rfc5568).
-ND_TYPES = (133, 134, 135, 136, 137, 148, 149, 154)
+ND_TYPES = (ndopt.RS, ndopt.RA, ndopt.NS, ndopt.NA, ndopt.REDIRECT, certpath.ICMP_CPS, certpath.ICMP_CPA,
+            fmip.ICMP_FMIP)
 
 
 def nd_hop_limit_ok(packet):

@@ -1,4 +1,5 @@
-# FMIPv6 ICMPv6 messages (RFC 5568 6.1): RtSolPr and PrRtAdv, type 154 told apart by Subtype.
+# FMIPv6 ICMPv6 messages (RFC 5568 6.1.1, 6.1.2): RtSolPr and PrRtAdv, type 154 told apart by
+# Subtype. Each record parses from bytes (its fields, options walked by Message) and emits them.
 import struct
 from fmipkey.compat import const
 from fmipkey.errors import ParseError
@@ -9,31 +10,57 @@ ICMP_FMIP = const(154)
 RTSOLPR = const(2)
 PRRTADV = const(3)
 MAX_PRRTADV_CODE = const(5)
+_FIXED = const(8)         # type, code, checksum, subtype, reserved, identifier
 
 
-def rtsolpr(identifier, options=b""):
-    """An RtSolPr as a bytearray (checksum zero)."""
-    return icmp6.icmp_message(ICMP_FMIP, 0, struct.pack(">BBH", RTSOLPR, 0, identifier), options)
+class _Fmip(Message):
+    # The fixed part both messages share; a subclass names its subtype and checks its code.
+    subtype = None
+
+    def __init__(self, buf):
+        Message.__init__(self, buf, _FIXED)
+        raw = self.raw
+        if self.type != ICMP_FMIP:
+            raise ParseError("not an FMIPv6 message")
+        if raw[4] != self.subtype:
+            raise ParseError("unknown FMIPv6 subtype")
+        self.identifier = (raw[6] << 8) | raw[7]
+
+    @classmethod
+    def _emit(cls, code, identifier, options):
+        return icmp6.icmp_message(ICMP_FMIP, code, struct.pack(">BBH", cls.subtype, 0, identifier), options)
 
 
-def prrtadv(code, identifier, options=b""):
-    """A PrRtAdv with Code 0..5 as a bytearray (checksum zero)."""
-    return icmp6.icmp_message(ICMP_FMIP, code, struct.pack(">BBH", PRRTADV, 0, identifier), options)
+class RtSolPr(_Fmip):
+    """Router Solicitation for Proxy Advertisement: .identifier, options."""
+    subtype = RTSOLPR
+
+    def __init__(self, buf):
+        _Fmip.__init__(self, buf)
+        if self.code != 0:
+            raise ParseError("RtSolPr code not 0")
+
+    @classmethod
+    def emit(cls, identifier, options=b""):
+        """The message as a bytearray (checksum zero)."""
+        return cls._emit(0, identifier, options)
+
+
+class PrRtAdv(_Fmip):
+    """Proxy Router Advertisement: .code (0..5), .identifier, options."""
+    subtype = PRRTADV
+
+    def __init__(self, buf):
+        _Fmip.__init__(self, buf)
+        if self.code > MAX_PRRTADV_CODE:
+            raise ParseError("unknown PrRtAdv code")
+
+    @classmethod
+    def emit(cls, code, identifier, options=b""):
+        """The message as a bytearray (checksum zero)."""
+        return cls._emit(code, identifier, options)
 
 
 def parse(buf):
-    """An RtSolPr or PrRtAdv: a Message with .subtype and .identifier."""
-    m = Message(buf, 8)
-    if m.type != ICMP_FMIP:
-        raise ParseError("not an FMIPv6 message")
-    m.subtype = m.raw[4]
-    m.identifier = (m.raw[6] << 8) | m.raw[7]
-    if m.subtype == RTSOLPR:
-        if m.code != 0:
-            raise ParseError("RtSolPr code not 0")
-    elif m.subtype == PRRTADV:
-        if m.code > MAX_PRRTADV_CODE:
-            raise ParseError("unknown PrRtAdv code")
-    else:
-        raise ParseError("unknown FMIPv6 subtype")
-    return m
+    """An RtSolPr or a PrRtAdv (by Subtype); ParseError for anything else."""
+    return (RtSolPr if len(buf) > 4 and buf[4] == RTSOLPR else PrRtAdv)(buf)

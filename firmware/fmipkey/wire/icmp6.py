@@ -9,6 +9,17 @@ NH_ICMPV6 = const(58)
 NH_MH = const(135)
 NH_NONE = const(59)
 
+# Addresses the ND messages go to and come from (rfc4291 2.7, 2.5.2)
+ALL_NODES = b"\xff\x02" + bytes(13) + b"\x01"
+ALL_ROUTERS = b"\xff\x02" + bytes(13) + b"\x02"
+_SOLICITED = b"\xff\x02" + bytes(9) + b"\x01\xff"   # ff02::1:ff00:0/104
+UNSPECIFIED = bytes(16)
+
+
+def solicited_node(addr):
+    """The solicited-node multicast group of addr (rfc4291 2.7.1)."""
+    return _SOLICITED + bytes(addr[13:16])
+
 
 def _sum(buf):
     # One's complement sum of 16-bit words is the big-endian value modulo 0xffff (2**16 = 1 mod 0xffff):
@@ -62,6 +73,12 @@ class IPv6:
 
 def ipv6_header(src, dst, nh, plen, hlim=255):
     return struct.pack(">IHBB", 0x60000000, plen, nh, hlim) + bytes(src) + bytes(dst)
+
+
+def packet(src, dst, msg, hlim=255):
+    """An IPv6 packet carrying the ICMPv6 message msg (a bytearray; checksum filled in place)."""
+    set_checksum(msg, src, dst)
+    return ipv6_header(src, dst, NH_ICMPV6, len(msg), hlim) + bytes(msg)
 
 
 def icmp_message(icmp_type, code, body, options=b""):

@@ -54,16 +54,6 @@ def _build(mh_type, fields, alt_coa, lla, auth_len, spi):
     return b, auth_off
 
 
-def fbu(seq, lifetime, flags=FLAG_A | FLAG_H, alt_coa=None, lla=None, auth_len=12, spi=0):
-    """(MH bytearray, offset of the zeroed Authenticator or -1). lla: MH-LLA of the MN (code 2)."""
-    return _build(FBU, struct.pack(">HHH", seq, flags, lifetime), alt_coa, lla, auth_len, spi)
-
-
-def fback(status, seq, lifetime, k=False, alt_coa=None, auth_len=12, spi=0):
-    return _build(FBACK, struct.pack(">BBHH", status, 0x80 if k else 0, seq, lifetime),
-                  alt_coa, None, auth_len, spi)
-
-
 def mac_data(mh, auth_off, coa, par):
     """BADF MAC input: care-of address | PAR address | MH up to the Authenticator, checksum as zero."""
     d = bytearray(coa)
@@ -73,10 +63,11 @@ def mac_data(mh, auth_off, coa, par):
     return d
 
 
-class MH:
-    """A parsed FBU or FBack. raw, type, checksum; FBU: seq, flags, lifetime; FBack: status, k,
-    seq, lifetime; opts [(type, start, end)]; alt_coa (memoryview or None); lla (or None);
-    badf None or (spi, auth_start, auth_end)."""
+class _Mh:
+    """The MH header and mobility options of an FBU or FBack: raw, type, checksum; opts
+    [(type, start, end)]; alt_coa (memoryview or None); lla (or None); badf None or
+    (spi, auth_start, auth_end). A subclass parses its fields after the MH header."""
+    mh_type = None
 
     def __init__(self, buf):
         mv = memoryview(buf)
@@ -88,15 +79,10 @@ class MH:
         self.raw = mv
         self.type = mv[2]
         self.checksum = (mv[4] << 8) | mv[5]
-        if self.type not in (FBU, FBACK):
-            raise ParseError("unsupported MH type")
+        if self.type != self.mh_type:
+            raise ParseError("unsupported MH type", "mh_type")
         if n < _FIXED:
             raise ParseError("short FBU/FBack")
-        if self.type == FBU:
-            self.seq, self.flags, self.lifetime = struct.unpack_from(">HHH", mv, 6)
-        else:
-            self.status, k, self.seq, self.lifetime = struct.unpack_from(">BBHH", mv, 6)
-            self.k = bool(k & 0x80)
         self.alt_coa = self.lla = self.badf = None
         opts = []
         off = _FIXED
@@ -131,8 +117,39 @@ class MH:
         self.opts = opts
 
 
+class Fbu(_Mh):
+    """Fast Binding Update (rfc5568 6.2.2): seq, flags (FLAG_*), lifetime (units of 4 s), options."""
+    mh_type = FBU
+
+    def __init__(self, buf):
+        _Mh.__init__(self, buf)
+        self.seq, self.flags, self.lifetime = struct.unpack_from(">HHH", self.raw, 6)
+
+    @staticmethod
+    def emit(seq, lifetime, flags=FLAG_A | FLAG_H, alt_coa=None, lla=None, auth_len=12, spi=0):
+        """(MH bytearray, offset of the zeroed Authenticator or -1). lla: MH-LLA of the MN (code 2)."""
+        return _build(FBU, struct.pack(">HHH", seq, flags, lifetime), alt_coa, lla, auth_len, spi)
+
+
+class Fback(_Mh):
+    """Fast Binding Acknowledgment (rfc5568 6.2.3): status, k, seq, lifetime, options."""
+    mh_type = FBACK
+
+    def __init__(self, buf):
+        _Mh.__init__(self, buf)
+        self.status, k, self.seq, self.lifetime = struct.unpack_from(">BBHH", self.raw, 6)
+        self.k = bool(k & 0x80)
+
+    @staticmethod
+    def emit(status, seq, lifetime, k=False, alt_coa=None, auth_len=12, spi=0):
+        """(MH bytearray, offset of the zeroed Authenticator or -1)."""
+        return _build(FBACK, struct.pack(">BBHH", status, 0x80 if k else 0, seq, lifetime),
+                      alt_coa, None, auth_len, spi)
+
+
 def parse(buf):
-    return MH(buf)
+    """An Fbu or an Fback (by MH Type); ParseError (code mh_type) for other MH messages."""
+    return (Fbu if len(buf) > 2 and buf[2] == FBU else Fback)(buf)
 
 
 def hao(next_header, home):
@@ -189,8 +206,8 @@ def parse_packet(buf):
         nh, home, n = parse_dstopts(p)
         p = p[n:]
     if nh != icmp6.NH_MH:
-        raise ParseError("no Mobility Header")
-    return ip, home, MH(p)
+        raise ParseError("no Mobility Header", "no_mh")
+    return ip, home, parse(p)
 
 
 def checksum_ok(m, src, dst, home=None):

@@ -1,11 +1,24 @@
 # Neighbor Discovery option TLVs (RFC 4861 4.6) and the codecs of the options SEND and FMIPv6 use.
-# Option parsers take (buf, start, end) as listed by Message.opts and return tuples of memoryviews.
+# Option parsers take (buf, start, end) as listed by Message.opts and return tuples of memoryviews;
+# Message.option(T, parse) finds and parses one.
 import struct
 from fmipkey.compat import const
+from fmipkey.crypto import der
 from fmipkey.errors import ParseError
+
+# Neighbor Discovery messages (RFC 4861 4.1-4.5) and where their options start
+RS = const(133)
+RA = const(134)
+NS = const(135)
+NA = const(136)
+REDIRECT = const(137)
+ND_FIXED = {RS: 8, RA: 16, NS: 24, NA: 24, REDIRECT: 40}
 
 SRC_LLA = const(1)        # RFC 4861 4.6.1
 TGT_LLA = const(2)
+PREFIX_INFO = const(3)    # RFC 4861 4.6.2-4.6.4
+REDIRECTED = const(4)
+MTU = const(5)
 CGA = const(11)           # RFC 3971 5.1
 RSA_SIG = const(12)       # RFC 3971 5.2
 TIMESTAMP = const(13)     # RFC 3971 5.3.1
@@ -80,6 +93,17 @@ class Message:
     def find_all(self, t):
         return [(o[1], o[2]) for o in self.opts if o[0] == t]
 
+    def option(self, t, parse):
+        """parse(raw, start, end) of the first option of type t, or None when there is none."""
+        for o in self.opts:
+            if o[0] == t:
+                return parse(self.raw, o[1], o[2])
+        return None
+
+    def options(self, t, parse):
+        """parse(raw, start, end) of every option of type t, in order."""
+        return [parse(self.raw, o[1], o[2]) for o in self.opts if o[0] == t]
+
 
 def _pad8(n):
     return -n % 8
@@ -111,11 +135,11 @@ def _unpadded(buf, start, end, head):
 
 
 # Source/Target Link-layer Address (RFC 4861 4.6.1)
-def lla(t, addr):
+def link_addr(t, addr):
     return option(t, addr)
 
 
-def parse_lla(buf, start, end):
+def parse_link_addr(buf, start, end):
     """The link-layer address with its padding (its length is link-specific)."""
     return memoryview(buf)[start + 2:end]
 
@@ -217,19 +241,10 @@ def certificate(der, cert_type=CERT_X509):
 def parse_certificate(buf, start, end):
     """(cert type, certificate DER cut to its outer SEQUENCE)."""
     c = start + 4
-    if c + 2 > end or buf[c] != 0x30:
+    tag, _, ve = der.read_tlv(buf, c, end)
+    if tag != der.SEQUENCE:
         raise ParseError("certificate is not a DER SEQUENCE")
-    ln = buf[c + 1]
-    hdr = 2
-    if ln & 0x80:
-        k = ln & 0x7F
-        if k == 0 or k > 3 or c + 2 + k > end:
-            raise ParseError("bad certificate length")
-        ln = int.from_bytes(memoryview(buf)[c + 2:c + 2 + k], "big")
-        hdr += k
-    if c + hdr + ln > end:
-        raise ParseError("certificate overruns option")
-    return buf[start + 2], memoryview(buf)[c:c + hdr + ln]
+    return buf[start + 2], memoryview(buf)[c:ve]
 
 
 # Handover Key Request (RFC 5269 4.1): Pad Length, AT (high 4 bits), key; Length*8 = 4 + key + pad
