@@ -82,6 +82,18 @@ def demo(tmp_path_factory):
     return out, r, took, dissect(out / "exchange.pcap"), frames
 
 
+def netns():
+    """The host's network namespaces now."""
+    return {l.split()[0] for l in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                 text=True).stdout.splitlines() if l.strip()}
+
+
+def namespaces(output):
+    """The namespaces a sim run says it made (other runs on this host make their own)."""
+    line = [l for l in output.splitlines() if l.startswith("network namespaces: ")]
+    return set(line[0].split()[2:]) if line else set()
+
+
 def test_sim_passes_quickly(demo):
     out, r, took, _, _ = demo
     assert r.returncode == 0, r.stdout + r.stderr
@@ -89,8 +101,8 @@ def test_sim_passes_quickly(demo):
     assert took < 30
     for side in ("ar", "mn"):
         assert (out / side / "hk.json").exists()
-    assert not [l for l in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines()
-                if l.startswith("fmk")], "namespaces left behind"
+    ours = namespaces(r.stdout)
+    assert ours and not ours & netns(), "namespaces left behind"
 
 
 def test_tshark_dissects_every_message(demo):
@@ -235,17 +247,17 @@ def test_sim_in_a_user_namespace(tmp_path):
     # inside new user, network and mount namespaces. --userns takes that path as root too.
     if shutil.which("unshare") is None or subprocess.run(["unshare", "-Ur", "true"]).returncode:
         pytest.skip("unprivileged user namespaces are not available here (unshare -Ur)")
-    before = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     out = tmp_path / "demo"
     proc = subprocess.Popen([str(ROOT / ".venv/bin/fmipkey"), "sim", "--userns", "--out", str(out)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = set()
     while proc.poll() is None:   # the run takes seconds: host namespaces would show up here
-        seen.add(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout)
+        seen |= netns()
         time.sleep(0.05)
     text = proc.stdout.read()
     assert proc.returncode == 0 and text.rstrip().endswith("PASS"), text[-3000:]
-    assert seen == {before}, seen          # the namespaces lived and died inside the user namespace
+    ours = namespaces(text)
+    assert ours and not ours & seen, seen   # the namespaces lived and died inside the user namespace
     assert {"CPS", "CPA", "RtSolPr", "PrRtAdv", "FBU", "FBack"} <= {name(f) for f in dissect(out / "exchange.pcap")}
 
 

@@ -417,6 +417,7 @@ def cli(out, bits, sec, at, mns, flashed, userns):
     prev = signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         with Sim(out, int(bits), sec, at, mns) as sim:
+            click.echo("network namespaces: " + " ".join(sim.link.ns.values()))
             if flashed:
                 result = flash_virtual(sim.out / "ar", sim.out / "ar-flash")
                 click.echo("flashed %d files onto a virtual board; the AR runs from %s" % (len(result), sim.out / "ar-flash"))
