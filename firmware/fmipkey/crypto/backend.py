@@ -12,6 +12,15 @@ sha256 = hashlib.sha256
 random_bytes = os.urandom
 
 
+def _fmipkey_hw():
+    from fmipkey_hw import modexp  # ImportError but in the ESP32 image (boards/esp32/cmodules)
+
+    def powmod(base, exp, mod):
+        # mbedTLS takes odd moduli only (Montgomery); every RSA modulus and prime is
+        return modexp(base, exp, mod) if mod & 1 else pow(base, exp, mod)
+    return powmod, "mbedtls_mpi_exp_mod, the RSA peripheral"
+
+
 def _mbedtls():
     from fmipkey.crypto import mbedtls  # ImportError on a port without ffi
     return mbedtls.load()
@@ -20,6 +29,7 @@ def _mbedtls():
 # Where modular exponentiation (all of RSA's cost) comes from: each entry's loader returns
 # (powmod, where) or None, or raises ImportError; the first that loads is used.
 MODEXP = (
+    ("fmipkey_hw", _fmipkey_hw),              # the ESP32 image's C module
     ("mbedtls", _mbedtls),                    # the unix port's ffi over libmbedcrypto (OpenWrt)
     ("software", lambda: (pow, "pow")),
 )
