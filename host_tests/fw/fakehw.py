@@ -5,14 +5,14 @@ import sys
 
 
 class RawIP6:
-    opened = []          # (ifname, addr) of every open
+    opened = []          # (ifname, addr, prefix) of every open
 
-    def __init__(self, ifname, addr):
+    def __init__(self, ifname, addr, prefix=None):
         if ifname not in ("ap", "sta"):
             raise OSError(19)   # ENODEV, as the binding
-        if len(addr) != 16:
-            raise ValueError("addr must be 16 bytes")
-        RawIP6.opened.append((ifname, bytes(addr)))
+        if len(addr) != 16 or (prefix is not None and len(prefix) != 8):
+            raise ValueError("addr must be 16 bytes, prefix 8")
+        RawIP6.opened.append((ifname, bytes(addr), prefix))
         self.queue = []           # (packet, src_mac) the tcpip task queued
         self.sent = []
         self.is_open = True

@@ -57,7 +57,7 @@ def open_link():
     fakehw.install()
     try:
         from fmipkey.net.esp32 import Link
-        return Link("ap", CGA)
+        return Link("ap", CGA, b"\x20\x01\x0d\xb8\x00\x01\x00\x00")
     finally:
         fakehw.remove()
 
@@ -65,7 +65,7 @@ def open_link():
 def test_esp32_link_opens_raw_ipv6_with_the_cga():
     fakehw.RawIP6.opened = []
     link = open_link()
-    assert fakehw.RawIP6.opened == [("ap", CGA)]
+    assert fakehw.RawIP6.opened == [("ap", CGA, b"\x20\x01\x0d\xb8\x00\x01\x00\x00")]
     assert link.mac == b"\x24\x0a\xc4\x00\x00\x01"
     assert link.fileno() is link.raw        # what select.poll registers
     assert link.recv() is None

@@ -5,19 +5,22 @@
 # over the SEND/FMIPv6 ICMPv6 types and Mobility Headers; lwIP keeps doing
 # ND (it answers Neighbor Solicitations for the CGA) and resolves the
 # next hop of what we send, so no MAC is chosen here.
+from fmipkey import config
+from fmipkey.crypto import cga
 from fmipkey.errors import ConfigError
 from fmipkey.net import nd_hop_limit_ok
 
 
 class Link:
-    """One interface ("ap": the soft-AP, "sta") carrying the CGA `addr`.
-    recv() -> (ipv6_packet, src_mac) or None; send(packet, dst_mac=None)."""
+    """One interface ("ap": the soft-AP, "sta") carrying the CGA `addr`; an AR
+    gives the /64 it serves as `prefix` (8 bytes) so lwIP takes the MNs' CGAs
+    on it as on-link. recv() -> (ipv6_packet, src_mac) or None; send(packet, dst_mac=None)."""
 
-    def __init__(self, ifname, addr):
+    def __init__(self, ifname, addr, prefix=None):
         import fmipkey_hw  # only in the ESP32 image
         self.ifname = ifname
         try:
-            self.raw = fmipkey_hw.RawIP6(ifname, bytes(addr))
+            self.raw = fmipkey_hw.RawIP6(ifname, bytes(addr), prefix)
         except OSError as e:
             raise ConfigError("cannot open raw IPv6 on %s (%s): is the %s interface up?" % (ifname, e, ifname))
         self.mac = self.raw.mac()
@@ -59,3 +62,16 @@ class Link:
 
     def close(self):
         self.raw.close()
+
+
+def link_for(bundle, cfg):
+    """The Link a bundle's daemon runs on: its configured interface, its CGA
+    (from the CGA Parameters; the daemon checks them against the key) and,
+    for an AR, the prefix it serves."""
+    try:
+        with open(bundle + "/" + cfg["cga_file"], "rb") as f:
+            addr = cga.address(f.read(), cfg["cga_sec"])
+    except OSError:
+        raise ConfigError("%s/%s: missing; provision the bundle again (fmipkey provision)" % (bundle, cfg["cga_file"]))
+    prefix = config.parse_prefix(cfg["prefix"]) if cfg["role"] == "ar" else None
+    return Link(cfg["interface"], addr, prefix)

@@ -3,7 +3,8 @@
 // fmipkey.net.esp32 (RawIP6).
 //
 //   modexp(base, exp, mod) -> int     base**exp % mod on mbedTLS; mod odd, all >= 0
-//   RawIP6(ifname, addr)              open raw IPv6 on "ap" (soft-AP) or "sta" with the CGA addr
+//   RawIP6(ifname, addr[, prefix])    open raw IPv6 on "ap" (soft-AP) or "sta" with the CGA addr,
+//                                     prefix (8 bytes) on-link (rawip6.h)
 //     .recv() -> (packet, src_mac) or None
 //     .send(packet)                   a whole IPv6 packet; OSError when lwIP refuses it
 //     .mac() -> bytes                 .stats() -> (rx, rx_full, rx_big, tx, tx_error)
@@ -71,18 +72,21 @@ static void raise_lwip(int err) {
 }
 
 static mp_obj_t rawip6_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
-    mp_arg_check_num(n_args, n_kw, 2, 2, false);
-    mp_buffer_info_t addr;
+    mp_arg_check_num(n_args, n_kw, 2, 3, false);
+    mp_buffer_info_t addr, prefix = {.buf = NULL, .len = 8};
     mp_get_buffer_raise(args[1], &addr, MP_BUFFER_READ);
-    if (addr.len != 16) {
-        mp_raise_ValueError(MP_ERROR_TEXT("addr must be 16 bytes"));
+    if (n_args == 3 && args[2] != mp_const_none) {
+        mp_get_buffer_raise(args[2], &prefix, MP_BUFFER_READ);
+    }
+    if (addr.len != 16 || prefix.len != 8) {
+        mp_raise_ValueError(MP_ERROR_TEXT("addr must be 16 bytes, prefix 8"));
     }
     struct netif *netif = fmipkey_hw_netif(mp_obj_str_get_str(args[0]));
     if (netif == NULL) {
         mp_raise_OSError(MP_ENODEV);
     }
     // notify NULL: the daemon polls (MP_STREAM_POLL below), nothing runs in the tcpip task for us
-    int err = rawip6_open(netif, addr.buf, NULL);
+    int err = rawip6_open(netif, addr.buf, prefix.buf, NULL);
     if (err != 0) {
         raise_lwip(err);
     }

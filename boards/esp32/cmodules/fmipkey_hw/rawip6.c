@@ -35,7 +35,7 @@ struct slot {
 static struct {
     struct netif *netif;
     struct raw_pcb *icmp, *mh, *dstopts;
-    ip6_addr_t addr;
+    ip6_addr_t addr, onlink;   // onlink: unspecified when no prefix was given
     void (*notify)(void);
     struct slot ring[RAWIP6_SLOTS];
     unsigned head, count;   // oldest slot, slots in use
@@ -153,9 +153,12 @@ static void remove_all(void) {
     mld6_leavegroup_netif(rawip6.netif, &group);
     solicited_node(&group, &rawip6.addr);
     mld6_leavegroup_netif(rawip6.netif, &group);
-    s8_t i = netif_get_ip6_addr_match(rawip6.netif, &rawip6.addr);
-    if (i >= 0) {
-        netif_ip6_addr_set_state(rawip6.netif, i, IP6_ADDR_INVALID);
+    const ip6_addr_t *ours[] = {&rawip6.addr, &rawip6.onlink};
+    for (size_t a = 0; a < 2; a++) {
+        s8_t i = ip6_addr_isany(ours[a]) ? -1 : netif_get_ip6_addr_match(rawip6.netif, ours[a]);
+        if (i >= 0) {
+            netif_ip6_addr_set_state(rawip6.netif, i, IP6_ADDR_INVALID);
+        }
     }
     rawip6.netif = NULL;
 }
@@ -175,6 +178,14 @@ static err_t do_open(struct tcpip_api_call_data *c) {
     }
     if (err == ERR_OK) {
         netif_ip6_addr_set_state(rawip6.netif, idx, IP6_ADDR_PREFERRED);
+        if (!ip6_addr_isany(&rawip6.onlink)) {
+            err = netif_add_ip6_address(rawip6.netif, &rawip6.onlink, &idx);
+        }
+    }
+    if (err == ERR_OK) {
+        if (!ip6_addr_isany(&rawip6.onlink)) {
+            netif_ip6_addr_set_state(rawip6.netif, idx, IP6_ADDR_PREFERRED);
+        }
         ip6_addr_set_allrouters_linklocal(&group);
         err = mld6_joingroup_netif(rawip6.netif, &group);
     }
@@ -188,7 +199,7 @@ static err_t do_open(struct tcpip_api_call_data *c) {
     return err;
 }
 
-int rawip6_open(struct netif *netif, const uint8_t addr[16], void (*notify)(void)) {
+int rawip6_open(struct netif *netif, const uint8_t addr[16], const uint8_t *prefix, void (*notify)(void)) {
     struct call c;
     if (rawip6.netif != NULL) {
         return ERR_INPROGRESS;
@@ -198,6 +209,10 @@ int rawip6_open(struct netif *netif, const uint8_t addr[16], void (*notify)(void
     rawip6.notify = notify;
     memcpy(rawip6.addr.addr, addr, 16);
     ip6_addr_clear_zone(&rawip6.addr);  // netif_add_ip6_address gives a link-local its zone
+    if (prefix != NULL) {
+        memcpy(rawip6.onlink.addr, prefix, 8);
+        memcpy((uint8_t *)rawip6.onlink.addr + 8, addr + 8, 8);
+    }
     return tcpip_api_call(do_open, &c.base);
 }
 

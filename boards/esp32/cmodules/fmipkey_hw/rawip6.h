@@ -6,6 +6,10 @@
 // - installs the node's link-local CGA (preferred at once, no DAD: like
 //   `ip -6 addr add ... nodad` on Linux) and joins its solicited-node group
 //   and ff02::2 (all-routers: CPS, RtSolPr may be multicast);
+// - with a prefix (the one the AR serves), also prefix + the CGA's interface
+//   identifier as a static address: lwIP takes a destination as on-link only
+//   from RAs it received or a static address's /64, and an AR answers MNs at
+//   their CGAs on that prefix;
 // - raw PCBs for ICMPv6 (58), the Mobility Header (135) and Destination
 //   Options (60: an FBU carrying a Home Address option). lwIP offers every
 //   packet to raw PCBs before its own ICMPv6 code, so the ICMPv6 PCB takes
@@ -46,7 +50,8 @@ struct rawip6_stats {
 // notify (may be NULL) runs in the tcpip task after a packet is queued: it
 // must only signal (a semaphore, mp_sched_schedule), never touch the reader's
 // objects. Returns 0 or a negative lwIP err_t (ERR_INPROGRESS: already open).
-int rawip6_open(struct netif *netif, const uint8_t addr[16], void (*notify)(void));
+// prefix: 8 octets, or NULL.
+int rawip6_open(struct netif *netif, const uint8_t addr[16], const uint8_t *prefix, void (*notify)(void));
 
 // Sends one IPv6 packet (fixed header + payload). 0 or a negative lwIP err_t
 // (ERR_VAL: not a well-formed IPv6 packet; ERR_CONN: not open).

@@ -1,0 +1,131 @@
+"""fmipkey_hw's rawip6 core on Debian's lwIP (2.1.3, unix port, tapif): the
+raw-API path an ESP32 access point runs. c/lwip_relay.c runs lwIP on a TAP
+device (its own small netif driver: Debian's tapif overflows its pbufs) bridged into the simulation's link (fmipkey_tools.sim) with the core
+on its netif; the AR daemon (lwip_ar.py: net/esp32.py, CPython) reaches the
+core through lwiprelay.py in place of the MicroPython binding. An MN daemon
+(MicroPython, AF_PACKET) completes CPS/CPA, RtSolPr/PrRtAdv and FBU/FBack
+with it, and lwIP still answers Neighbor Solicitations for the AR's CGA
+while the PCBs are open. The relay is built with AddressSanitizer."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import hwbuild
+
+if os.geteuid() != 0:
+    pytest.skip("the lwIP link test needs root for network namespaces and a TAP device", allow_module_level=True)
+if shutil.which("tshark") is None or shutil.which("ip") is None:
+    pytest.skip("the lwIP link test needs tshark and iproute2 (make tools)", allow_module_level=True)
+
+from fmipkey import config  # noqa: E402
+from fmipkey.crypto import cga  # noqa: E402
+from fmipkey_tools import sim as simulation  # noqa: E402
+from fmipkey_tools.sim import Sim, stop, wait_for  # noqa: E402
+from test_sim import read_pcap  # noqa: E402
+
+pytestmark = pytest.mark.timeout(300)
+HERE = Path(__file__).resolve().parent
+LWIP_MAC = "02:fe:00:00:00:01"
+SEND_UDP = "import socket, sys; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b'x', (sys.argv[1], 9))"
+
+
+@pytest.fixture(scope="module")
+def relay_bin():
+    hwbuild.need("lwip/lwip/raw.h", "liblwip-dev")
+    if not Path("/dev/net/tun").exists():
+        pytest.skip("no /dev/net/tun: the kernel has no TUN/TAP")
+    return hwbuild.gcc("lwip_relay", [HERE / "c" / "lwip_relay.c", hwbuild.HW / "rawip6.c"],
+                       ["-I/usr/include/lwip", "-llwip", "-lpthread", "-fsanitize=address"])
+
+
+def addr_of(bundle):
+    cfg = config.load(str(bundle / "config.json"))
+    return cga.address((bundle / cfg["cga_file"]).read_bytes(), cfg["cga_sec"])
+
+
+@pytest.fixture(scope="module")
+def exchange(relay_bin, tmp_path_factory, request):
+    """The whole exchange over lwIP; returns (sim, mn status, ping output, MN's neighbour table)."""
+    out = tmp_path_factory.mktemp("lwip") / "demo"
+    with Sim(out) as sim:
+        ar_ns, mn_ns = sim.link.ns["ar"], sim.link.ns["mn"]
+        # the board's name for its interface: the soft-AP
+        cfg = (sim.dirs["ar"] / "config.json")
+        cfg.write_text(cfg.read_text().replace('"br0"', '"ap"'))
+        simulation.sh("ip", "-n", ar_ns, "tuntap", "add", "dev", "tap0", "mode", "tap")
+        simulation.sh("ip", "-n", ar_ns, "link", "set", "tap0", "master", "br0", "up")
+        # The MN's kernel owns its CGA so it answers lwIP's Neighbor Solicitations (a real MN
+        # does); the daemon itself still speaks over AF_PACKET.
+        mn_addr = config.format_addr(addr_of(sim.dirs["mn"]))
+        sim.link.exec_(mn_ns, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.addr_gen_mode=1",
+                       "net.ipv6.conf.eth0.disable_ipv6=0")
+        simulation.sh("ip", "-n", mn_ns, "-6", "addr", "add", mn_addr + "/64", "dev", "eth0", "nodad")
+        simulation.sh("ip", "-n", mn_ns, "-6", "route", "add", "fe80::/64", "dev", "eth0")   # no link-local of its own
+        tshark = sim.capture()
+        sock = str(out / "relay.sock")
+        rlog = open(out / "relay.log", "w")
+        relay = sim.link.spawn("ar", [relay_bin, "tap0", sock, LWIP_MAC], rlog)
+        wait_for(lambda: "lwip_relay:" in (out / "relay.log").read_text() or relay.poll() is not None, 15,
+                 "lwip_relay to start")
+        assert relay.poll() is None, (out / "relay.log").read_text()
+        alog = sim.dirs["ar"] / "daemon.log"
+        sim.logs["ar"] = open(alog, "a")
+        ar = sim.link.spawn("ar", [sys.executable, HERE / "lwip_ar.py", sock, sim.dirs["ar"], "--export-keys"],
+                            sim.logs["ar"])
+        wait_for(lambda: " start " in alog.read_text() or ar.poll() is not None, 15, "the AR to start")
+        assert ar.poll() is None, alog.read_text()
+        ar_addr = config.format_addr(addr_of(sim.dirs["ar"]))
+        # the MN's kernel resolves the AR's CGA (Neighbor Solicitation) to send it a datagram
+        ping = subprocess.run(["ip", "netns", "exec", mn_ns, sys.executable, "-c", SEND_UDP, ar_addr + "%eth0"],
+                              capture_output=True, text=True, timeout=20)
+        wait_for(lambda: "lladdr" in simulation.sh("ip", "-n", mn_ns, "-6", "neigh", "show", "dev", "eth0"), 5,
+                 "the MN's kernel to resolve the AR's CGA")
+        neigh = simulation.sh("ip", "-n", mn_ns, "-6", "neigh", "show", "dev", "eth0")
+        mn = sim.daemon("mn", *sim.mn_args("mn"))
+        status = {"mn": mn.wait(40)}
+        sim.await_fbacks(1)
+        stop(ar)
+        stop(relay)
+        stop(tshark)
+        rlog.close()
+        yield sim, status, ping, neigh, ar_addr
+
+
+def test_mn_completes_the_exchange_through_lwip(exchange):
+    sim, status, _, _, _ = exchange
+    # report(): every message on the wire and each of inspect's checks passes, both sides hold the same key
+    assert simulation.report(sim, status), (sim.dirs["ar"] / "daemon.log").read_text()
+
+
+def test_lwip_answers_neighbor_solicitation_with_pcbs_open_lwip(exchange):
+    _, _, udp, neigh, ar_addr = exchange
+    assert udp.returncode == 0, udp.stderr
+    line = [l for l in neigh.splitlines() if l.startswith(ar_addr)]
+    assert line and "lladdr " + LWIP_MAC in line[0] and "REACHABLE" in line[0], neigh
+
+
+def test_ar_messages_leave_through_lwip_lwip(exchange):
+    """Every CPA, PrRtAdv, FBack and NA from the AR's CGA left from lwIP's MAC; the
+    ND messages with hop limit 255 and a checksum (lwIP's) tshark accepts."""
+    sim, _, _, _, ar_addr = exchange
+    frames = read_pcap(sim.out / "exchange.pcap")
+    pkts = simulation.packets(sim.out / "exchange.pcap")
+    ours = bytes.fromhex(LWIP_MAC.replace(":", ""))
+    names = []
+    for frame, p in zip(frames, pkts):
+        name = simulation.message_name(p)
+        ip = frame[14:]
+        if p["ipv6.src"] != ar_addr:
+            continue
+        names.append(name)
+        assert frame[6:12] == ours
+        if name in ("CPA", "PrRtAdv", "ICMPv6 136"):
+            assert ip[7] == 255, name
+            assert p["icmpv6.checksum.status"] == "1", name
+    for wanted in ("CPA", "PrRtAdv", "FBack", "ICMPv6 136"):
+        assert wanted in names, names
