@@ -304,8 +304,12 @@ def test_installed_service_runs_the_ar_to_a_handover(built, tmp_path):
     with Sim(tmp_path / "sim") as sim:
         install_bundle(router, sim.out / "ar")
         router.uci(enabled="1", interface="br0")   # the sim's AR link is the bridge br0
+        for secret in ("etc/fmipkey/key.pem", "etc/fmipkey-device.key"):
+            assert (router.root / secret).stat().st_mode & 0o777 == 0o600, secret
+        before = router.files()
         rc, records, err = router.start_service()
         assert rc == 0, err
+        assert router.files() == before           # its --check wrote nothing
         names = [r[0] for r in records]
         assert names[:1] == ["procd_open_instance"] and "procd_close_instance" in names, records
         (command,) = param(records, "command")
@@ -331,6 +335,7 @@ def test_installed_service_runs_the_ar_to_a_handover(built, tmp_path):
         records = simtool.checked(sim)
 
     assert re.search(r" ar start ar on br0, CGA fe80:\S+, modexp software \(pow\)", ar_log), ar_log
+    assert " warning " not in ar_log and " error " not in ar_log, ar_log   # device.key 0600, nothing failed
     names = [message_name(p) for p in packets(sim.out / "exchange.pcap")]
     for m in ("CPS", "CPA", "RtSolPr", "PrRtAdv", "FBU", "FBack"):
         assert m in names, names

@@ -63,3 +63,29 @@ def test_modexp_is_the_first_table_entry_that_loads():
     assert backend.powmod(7, 65537, 1000003) == pow(7, 65537, 1000003)
     e = fwtest.raises(CryptoError, backend.use_modexp, ["mbedtls"])
     assert e.args[0] == "no modexp among mbedtls"
+
+
+class Sha256Only:
+    """A hashlib as OpenWrt's micropython-nossl has it: sha256, no sha1."""
+
+    def __init__(self, real):
+        self.sha256 = real.sha256
+
+
+def test_import_without_sha1_names_it_missing():
+    import hashlib
+    saved = sys.modules.get("hashlib")  # MicroPython keeps built-in modules out of sys.modules
+    sys.modules["hashlib"] = Sha256Only(hashlib)
+    del sys.modules[NAME]
+    try:
+        __import__(NAME)
+        b = sys.modules[NAME]
+        assert b.sha1 is None and "hashlib.sha1" in b.missing()
+        assert b.sha256(b"abc").digest() == hashlib.sha256(b"abc").digest()
+    finally:
+        if saved is None:
+            del sys.modules["hashlib"]
+        else:
+            sys.modules["hashlib"] = saved
+        sys.modules[NAME] = backend
+        crypto.backend = backend
