@@ -145,3 +145,107 @@ def test_unwritable_out_is_a_clear_error_for_every_tool(tmp_path):
         assert r.exit_code == 1 and r.exception.__class__ is SystemExit, (args, r.output, r.exception)
         assert str(tmp_path / "file") in r.output and "Not a directory" in r.output, r.output
     assert (tmp_path / "file").read_text() == "user data\n"
+
+
+def tree(d):
+    """Every path under d (nothing written means the same tree before and after)."""
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (("init", "--out", "{d}/new", "--prefix", "2001:db8::/32", "--days", "-5"),
+     "Invalid value for '--days': -5 is not in the range 1<=x<=36500"),
+    (("init", "--out", "{d}/new", "--prefix", "2001:db8::/32", "--days", "0"),
+     "Invalid value for '--days': 0 is not in the range 1<=x<=36500"),
+    (("init", "--out", "{d}/new", "--prefix", "2001:db8::/32", "--days", "99999999"),
+     "Invalid value for '--days': 99999999 is not in the range 1<=x<=36500"),
+    (("router", "--ca", "{d}/ca", "--out", "{d}/new", "--prefix", "2001:db8:1::/64", "--days", "-1"),
+     "Invalid value for '--days': -1 is not in the range 1<=x<=36500"),
+    (("init", "--out", "{d}/new", "--prefix", "2001:db8::/32", "--prefix", "2001:db8:1::/48"),
+     "--prefix 2001:db8::/32 and --prefix 2001:db8:1::/48 overlap; give each address range once"),
+    (("init", "--out", "{d}/new", "--prefix", "2001:db8::/48", "--prefix", "2001:db8::/48"),
+     "--prefix 2001:db8::/48 and --prefix 2001:db8::/48 overlap"),
+])
+def test_bad_days_and_prefixes_write_nothing(pki, args, message):
+    before = tree(pki)
+    r = run(*[a.format(d=pki) for a in args])
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert "Traceback" not in r.output
+    assert tree(pki) == before and not (pki / "new").exists()
+
+
+def test_issued_certificate_never_outlives_its_ca(tmp_path):
+    ca = tmp_path / "ca"
+    assert run("init", "--out", ca, "--prefix", "2001:db8::/32", "--bits", 1024, "--days", 365).exit_code == 0
+    ca_end = x509.load_pem_x509_certificate((ca / "ca-cert.pem").read_bytes()).not_valid_after_utc
+    r = run("router", "--ca", ca, "--out", tmp_path / "r", "--prefix", "2001:db8:1::/64", "--days", 10950)
+    assert r.exit_code == 2, r.output
+    assert ("--days 10950 would end on %s, after the CA's certificate (%s): give --days 364 at most"
+            % ((datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=10950)).date(),
+               ca_end.date())) in r.output, r.output
+    assert not (tmp_path / "r").exists()
+    # the default (3650 days) stops at the CA's end instead
+    assert run("router", "--ca", ca, "--out", tmp_path / "r", "--prefix", "2001:db8:1::/64").exit_code == 0
+    assert run("intermediate", "--ca", ca, "--out", tmp_path / "im", "--prefix", "2001:db8:2::/48").exit_code == 0
+    for p in (tmp_path / "r" / "router-cert.pem", tmp_path / "im" / "ca-cert.pem"):
+        assert x509.load_pem_x509_certificate(p.read_bytes()).not_valid_after_utc == ca_end
+    # and openssl checks the path at a time the router certificate alone would still cover
+    after = int(ca_end.timestamp()) + 86400
+    r = openssl("verify", "-attime", after, "-CAfile", ca / "ca-cert.pem", tmp_path / "r" / "router-cert.pem")
+    assert r.returncode != 0 and "expired" in r.stdout + r.stderr
+
+
+def test_private_keys_are_0600_from_the_start_and_symlinks_are_not_followed(tmp_path, monkeypatch):
+    import os
+    import stat
+    monkeypatch.setattr(os, "umask", os.umask)
+    old = os.umask(0o022)  # the default that left a 0644 window
+    try:
+        created = []
+        real_open = os.open
+
+        def spy(path, flags, mode=0o777, *a, **kw):
+            if str(path).endswith("key.pem") or ".tmp" in str(path):
+                created.append((str(path), flags, mode))
+            return real_open(path, flags, mode, *a, **kw)
+        monkeypatch.setattr(os, "open", spy)
+        assert run("init", "--out", tmp_path / "ca", "--prefix", "2001:db8::/32", "--bits", 1024).exit_code == 0
+        assert run("router", "--ca", tmp_path / "ca", "--out", tmp_path / "r", "--prefix", "2001:db8:1::/64"
+                   ).exit_code == 0
+    finally:
+        os.umask(old)
+    assert [os.path.basename(p) for p, _, _ in created] == ["ca-key.pem", "router-key.pem"]
+    for _, flags, mode in created:
+        assert flags & os.O_CREAT and flags & os.O_EXCL and flags & os.O_NOFOLLOW and mode == 0o600
+    for p in (tmp_path / "ca" / "ca-key.pem", tmp_path / "r" / "router-key.pem"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    # a symlink planted where the key goes is replaced, never written through
+    victim = tmp_path / "victim"
+    victim.write_text("not yours\n")
+    (tmp_path / "r2").mkdir()
+    (tmp_path / "r2" / "router-key.pem").symlink_to(victim)
+    r = run("router", "--ca", tmp_path / "ca", "--out", tmp_path / "r2", "--prefix", "2001:db8:2::/64", "--force")
+    assert r.exit_code == 0, r.output
+    assert victim.read_text() == "not yours\n" and not (tmp_path / "r2" / "router-key.pem").is_symlink()
+    assert [p.name for p in (tmp_path / "r2").iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_encrypted_ca_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("FMIPKEY_CA_PASSPHRASE", "correct horse")
+    ca = tmp_path / "ca"
+    r = run("init", "--out", ca, "--prefix", "2001:db8::/32", "--bits", 1024, "--encrypt-key")
+    assert r.exit_code == 0, r.output
+    assert b"ENCRYPTED PRIVATE KEY" in (ca / "ca-key.pem").read_bytes()
+    # OpenSSL, not our code, opens it with the passphrase and not without
+    assert openssl("pkey", "-in", ca / "ca-key.pem", "-passin", "pass:correct horse", "-noout").returncode == 0
+    assert openssl("pkey", "-in", ca / "ca-key.pem", "-passin", "pass:wrong", "-noout").returncode != 0
+    assert run("router", "--ca", ca, "--out", tmp_path / "r", "--prefix", "2001:db8:1::/64").exit_code == 0
+    ok = openssl("verify", "-CAfile", ca / "ca-cert.pem", tmp_path / "r" / "router-cert.pem")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    monkeypatch.setenv("FMIPKEY_CA_PASSPHRASE", "wrong passphrase")
+    r = run("router", "--ca", ca, "--out", tmp_path / "r2", "--prefix", "2001:db8:2::/64")
+    assert r.exit_code == 2 and "cannot read the CA in %s" % ca in r.output and "wrong passphrase?" in r.output
+    assert not (tmp_path / "r2").exists()
+    monkeypatch.setenv("FMIPKEY_CA_PASSPHRASE", "short")
+    r = run("init", "--out", tmp_path / "ca2", "--prefix", "2001:db8::/32", "--encrypt-key")
+    assert r.exit_code == 2 and "shorter than 8 characters" in r.output and not (tmp_path / "ca2").exists()

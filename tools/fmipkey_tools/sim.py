@@ -65,10 +65,10 @@ def make_bundles(out, bits, sec, at, mns, interfaces):
     out/ar and out/mn, out/mn2, ...; interfaces: {bundle name: interface}."""
     ca_key = pki.new_key(bits)
     ca = pki.build_cert("fmipkey demo trust anchor", ca_key.public_key(), None, ca_key,
-                        [ipaddress.IPv6Network(CA_PREFIX)], 1, ca=True)
+                        [ipaddress.IPv6Network(CA_PREFIX)], pki.validity_end(1, None), ca=True)
     ar_key = pki.new_key(bits)
     ar_cert = pki.build_cert("fmipkey demo AR", ar_key.public_key(), ca, ca_key,
-                             [ipaddress.IPv6Network(AR_PREFIX)], 1, ca=False)
+                             [ipaddress.IPv6Network(AR_PREFIX)], pki.validity_end(None, ca), ca=False)
     mn_keys = {name: pki.new_key(bits) for name in mn_names(mns)}
     # rfc5568 6.1.2: a PrRtAdv comes from the AR's link-local address
     ar_params, *mn_params = find_cgas([(ar_key, LINK_LOCAL)] + [(k, config.parse_prefix(AR_PREFIX))
