@@ -166,3 +166,69 @@ def test_unwritable_out_is_a_clear_error(inputs, tmp_path):
     r = run(*mn_args(inputs, tmp_path / "file" / "mn"))
     assert r.exit_code == 1 and "%s: Not a directory" % (tmp_path / "file" / "mn") in r.output, r.output
     assert "Traceback" not in r.output and (tmp_path / "file").read_text() == "user data\n"
+
+
+def snapshot(d):
+    return {p.name: (p.read_bytes(), stat.S_IMODE(p.stat().st_mode)) for p in sorted(d.iterdir())}
+
+
+def test_existing_bundle_is_refused_without_force_and_keeps_its_device_key(inputs, tmp_path):
+    out = tmp_path / "ar"
+    assert run(*ar_args(inputs, out)).exit_code == 0
+    before = snapshot(out)
+    r = run(*ar_args(inputs, out, **{"--at": 0}))
+    assert r.exit_code == 2, r.output
+    assert ("%s already holds files (certs.pem, cga.der, config.json, device.key, key.pem); use another --out, "
+            "or --force to replace the bundle (its device.key is kept unless --new-device-key)" % out) in r.output
+    assert snapshot(out) == before
+    r = run(*ar_args(inputs, out, **{"--at": 0}), "--new-device-key")
+    assert r.exit_code == 2 and "--new-device-key replaces the device.key of an existing bundle: add --force" \
+        in r.output
+    assert snapshot(out) == before
+    # --force: new settings, same device.key (keys the AR issued keep verifying after the next flash)
+    r = run(*ar_args(inputs, out, **{"--at": 0}), "--force")
+    assert r.exit_code == 0, r.output
+    assert config.load(str(out / "config.json"))["at"] == 0
+    assert (out / "device.key").read_bytes() == before["device.key"][0]
+    assert run(*ar_args(inputs, out), "--force", "--new-device-key").exit_code == 0
+    assert (out / "device.key").read_bytes() != before["device.key"][0]
+    assert stat.S_IMODE((out / "device.key").stat().st_mode) == 0o600
+
+
+def test_mn_over_an_ar_bundle_leaves_none_of_the_ar_files(inputs, tmp_path):
+    out = tmp_path / "b"
+    assert run(*ar_args(inputs, out)).exit_code == 0
+    r = run(*mn_args(inputs, out), "--force")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.iterdir()) == ["anchors.pem", "cga.der", "config.json", "hkepk.pem", "key.pem"]
+
+
+def test_private_files_are_created_0600_and_symlinks_not_followed(inputs, tmp_path, monkeypatch):
+    import os
+    created = []
+    real_open = os.open
+
+    def spy(path, flags, mode=0o777, *a, **kw):
+        created.append((os.path.basename(str(path)), flags, mode))
+        return real_open(path, flags, mode, *a, **kw)
+    monkeypatch.setattr(os, "open", spy)
+    old = os.umask(0o022)
+    try:
+        assert run(*ar_args(inputs, tmp_path / "ar")).exit_code == 0
+        assert run(*mn_args(inputs, tmp_path / "mn")).exit_code == 0
+    finally:
+        os.umask(old)
+    private = [(n, f, m) for n, f, m in created if n in ("key.pem", "device.key", "hkepk.pem")]
+    assert sorted(n for n, _, _ in private) == ["device.key", "hkepk.pem", "key.pem", "key.pem"]
+    for _, flags, mode in private:
+        assert flags & os.O_CREAT and flags & os.O_EXCL and flags & os.O_NOFOLLOW and mode == 0o600
+    for d, names in ((tmp_path / "ar", ("key.pem", "device.key")), (tmp_path / "mn", ("key.pem", "hkepk.pem"))):
+        for n in names:
+            assert stat.S_IMODE((d / n).stat().st_mode) == 0o600
+    # --force over a planted symlink replaces the link, never writes through it
+    victim = tmp_path / "victim"
+    victim.write_text("not yours\n")
+    (tmp_path / "mn" / "hkepk.pem").unlink()
+    (tmp_path / "mn" / "hkepk.pem").symlink_to(victim)
+    assert run(*mn_args(inputs, tmp_path / "mn"), "--force").exit_code == 0
+    assert victim.read_text() == "not yours\n" and not (tmp_path / "mn" / "hkepk.pem").is_symlink()

@@ -14,10 +14,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fmipkey import config, identity
 from fmipkey.crypto import cga, x509
 from fmipkey.errors import ConfigError, ParseError, VerifyError
+from fmipkey_tools import private
 from fmipkey_tools.cga import load_key, spki_of
 
 SEND_ROUTER = "1.3.6.1.5.5.7.3.23"
 LINK_LOCAL = bytes.fromhex("fe80000000000000")
+# Files of a bundle, by their config key; PRIVATE are written 0600 (fmipkey_tools.private).
+FILE_KEYS = ("key_file", "cga_file", "certs_file", "anchors_file", "hkepk_file", "device_key_file")
+PRIVATE = ("key_file", "hkepk_file", "device_key_file")
 
 
 def _pem_key(key):
@@ -79,10 +83,31 @@ def check_router(key, chain, anchors, cga_prefix, cfg):
                                    "for it (fmipkey pki router --prefix) or provision another --prefix" % what)
 
 
-def write_bundle(out, role, key, params, sec, settings=None, chain=(), anchors=(), hkepk_count=2):
+def existing_bundle(out):
+    """(config, file names in `out`) of a bundle already there, or (None, []) for a new or empty folder.
+    The config is None too when config.json is missing or does not load."""
+    d = Path(out)
+    if not d.is_dir():
+        return None, []
+    names = sorted(p.name for p in d.iterdir())
+    try:
+        return config.load(str(d / "config.json")), names
+    except ConfigError:
+        return None, names
+
+
+def write_bundle(out, role, key, params, sec, settings=None, chain=(), anchors=(), hkepk_count=2,
+                 force=False, new_device_key=False):
     """Check, then write the bundle for `role` into `out`; returns the validated config.
     key: a cryptography RSA private key; params: CGA Parameters bytes; chain: router
-    certificate first (AR); anchors: trust anchor certificates (MN: at least one)."""
+    certificate first (AR); anchors: trust anchor certificates (MN: at least one).
+    An existing bundle is replaced only with `force`; its device.key is kept (the handover
+    keys it sealed stay valid) unless `new_device_key`, and files of it the new bundle
+    does not have (an AR's certificates and device key under an MN) are removed."""
+    old_cfg, old_names = existing_bundle(out)
+    if old_names and not force:
+        raise click.UsageError("%s already holds files (%s); use another --out, or --force to replace the bundle "
+                               "(its device.key is kept unless --new-device-key)" % (out, ", ".join(old_names)))
     check_cga(key, params, sec)
     settings = dict(settings or {}, role=role, cga_sec=sec)
     cga_prefix = bytes(cga.parse(params).prefix)
@@ -103,29 +128,38 @@ def write_bundle(out, role, key, params, sec, settings=None, chain=(), anchors=(
     if not cfg["rsa_min_bits"] <= key.key_size <= cfg["rsa_max_bits"]:
         raise click.UsageError("the key is %d bits; SEND peers here accept %d to %d"
                                % (key.key_size, cfg["rsa_min_bits"], cfg["rsa_max_bits"]))
-    files = {cfg["key_file"]: _pem_key(key), cfg["cga_file"]: bytes(params)}
+    files = {"key_file": _pem_key(key), "cga_file": bytes(params)}
+    d = Path(out)
     if role == "ar":
         if not chain:
             raise click.UsageError("an AR needs its certification path: --certs router-chain.pem (fmipkey pki router)")
         check_router(key, chain, anchors, cga_prefix, cfg)
-        files[cfg["certs_file"]] = b"".join(_pem_cert(c) for c in chain)
-        files[cfg["device_key_file"]] = os.urandom(32)
+        files["certs_file"] = b"".join(_pem_cert(c) for c in chain)
+        kept = d / cfg["device_key_file"]
+        if old_names and not new_device_key and kept.is_file() and not kept.is_symlink():
+            files["device_key_file"] = kept.read_bytes()
+        else:
+            files["device_key_file"] = os.urandom(32)
     else:
         if not anchors:
             raise click.UsageError("an MN needs a trust anchor to verify its router: --anchor ca-cert.pem")
         if hkepk_count < 1:
             raise click.UsageError("--hkepk-count must be at least 1")
-        files[cfg["anchors_file"]] = b"".join(_pem_cert(a) for a in anchors)
+        files["anchors_file"] = b"".join(_pem_cert(a) for a in anchors)
         # rfc5269 4.1: same algorithm and size as the CGA key
-        files[cfg["hkepk_file"]] = b"".join(_pem_key(rsa.generate_private_key(65537, key.key_size))
-                                            for _ in range(hkepk_count))
-    d = Path(out)
+        files["hkepk_file"] = b"".join(_pem_key(rsa.generate_private_key(65537, key.key_size))
+                                       for _ in range(hkepk_count))
     d.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (d / name).write_bytes(data)
-    for name in (cfg["key_file"], cfg["device_key_file"], cfg["hkepk_file"]):
-        if (d / name).exists():
-            os.chmod(d / name, 0o600)
+    for k, data in files.items():
+        if k in PRIVATE:
+            private.write(d / cfg[k], data, replace=force)
+        else:
+            (d / cfg[k]).write_bytes(data)
+    written = {cfg[k] for k in files} | {"config.json"}
+    for k in FILE_KEYS:  # what the old bundle named and the new one lacks
+        name = old_cfg[k] if old_cfg else None
+        if name and name not in written and "/" not in name and (d / name).is_file():
+            (d / name).unlink()
     config.save(str(d / "config.json"), cfg)
     try:
         identity.load(str(d), cfg)  # what the daemon will do first
@@ -169,8 +203,11 @@ def _neighbor(text):
 @click.option("--hk-lifetime", type=int, help="Handover key lifetime, s.")
 @click.option("--keystore-max", type=int, help="Handover keys kept at most.")
 @click.option("--neighbor", "neighbors", multiple=True, help="ar: ap_id,nar_lla,nar_addr,nar_prefix (repeatable).")
+@click.option("--force", is_flag=True, help="Replace the bundle already in --out (its device.key is kept).")
+@click.option("--new-device-key", is_flag=True,
+              help="ar, with --force: a new device.key too (handover keys the AR issued before stop verifying).")
 def cli(role, out, key_path, cga_path, sec, certs_path, anchor_paths, hkepk_count, interface, prefix, router, at,
-        hk_lifetime, keystore_max, neighbors):
+        hk_lifetime, keystore_max, neighbors, force, new_device_key):
     """Write a device bundle (config, keys, CGA, certificates) for an AR or MN."""
     key = load_key(key_path)
     try:
@@ -185,6 +222,8 @@ def cli(role, out, key_path, cga_path, sec, certs_path, anchor_paths, hkepk_coun
         raise click.UsageError("--certs is for an AR; an MN gets --anchor")
     chain = _certs(certs_path, "--certs") if certs_path else ()
     anchors = [c for p in anchor_paths for c in _certs(p, "--anchor")]
-    cfg = write_bundle(out, role, key, params, sec, settings, chain, anchors, hkepk_count)
+    if new_device_key and not force:
+        raise click.UsageError("--new-device-key replaces the device.key of an existing bundle: add --force")
+    cfg = write_bundle(out, role, key, params, sec, settings, chain, anchors, hkepk_count, force, new_device_key)
     addr = cga.address(params, sec)
     click.echo("%s bundle in %s: CGA %s, interface %s" % (role, out, config.format_addr(addr), cfg["interface"]))
