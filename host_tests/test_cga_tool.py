@@ -157,8 +157,14 @@ def test_cli_errors(tmp_path, args, message):
     assert not (tmp_path / "x").exists()
 
 
-def test_resume_skips_searched_ranges(tmp_path, key1024):
-    """A checkpoint's base is reused and its ranges are not searched again."""
+def test_resume_skips_searched_ranges(tmp_path, key1024, monkeypatch):
+    """A checkpoint's base is reused and its ranges are not searched again; the user is told,
+    and the progress bar starts at the checkpoint."""
+    from rich.progress import Progress
+    starts = []
+    real_add = Progress.add_task
+    monkeypatch.setattr(Progress, "add_task", lambda self, *a, **kw: starts.append(kw["completed"]) or
+                        real_add(self, *a, **kw))
     key_path, der = key1024
     base = os.urandom(16)
     job = cgasearch.Job(der, 1, base=base)
@@ -171,6 +177,8 @@ def test_resume_skips_searched_ranges(tmp_path, key1024):
     r = run("gen", "--sec", 1, "--prefix", "2001:db8::", "--out", out, "--key", key_path, "--checkpoint", cp,
             "--workers", 1)
     assert r.exit_code == 0, r.output
+    assert "resuming from %s: %d trials already searched of ~6.55e+04 expected" % (cp, covered) in r.stderr
+    assert starts == [covered]
     modifier = out.read_bytes()[:16]
     assert modifier[:8] == base[:8]
     index = int.from_bytes(modifier[8:], "big") ^ int.from_bytes(base[8:], "big")
@@ -178,18 +186,21 @@ def test_resume_skips_searched_ranges(tmp_path, key1024):
     assert not cp.exists()
     # a checkpoint for another key is refused, not silently reused
     cp.write_text(json.dumps({"jobs": {"r.cga": {"spki": "00", "sec": 1, "ext": "", "base": base.hex(), "done": []}}}))
-    r = run("gen", "--sec", 1, "--prefix", "2001:db8::", "--out", out, "--key", key_path, "--checkpoint", cp)
+    r = run("gen", "--sec", 1, "--prefix", "2001:db8::", "--out", out, "--key", key_path, "--checkpoint", cp,
+            "--force")
     assert r.exit_code == 1 and "delete it to start afresh" in r.output
 
 
 def test_ctrl_c_saves_checkpoint_without_traceback(tmp_path, key1024):
     out = tmp_path / "long.cga"
     p = subprocess.Popen([str(FMIPKEY), "cga", "gen", "--sec", "3", "--prefix", "2001:db8::", "--out", str(out),
-                          "--key", str(key1024[0]), "--workers", "2"],
+                          "--key", str(key1024[0]), "--workers", "2", "--yes"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    estimate = p.stderr.readline()  # printed once the rate is measured, just before the search starts
     time.sleep(4)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=30)
+    assert estimate.startswith("expected ~2.81e+14 hashes")
     assert p.returncode == 1, err
     assert "Traceback" not in err and "run the same command again to resume" in err
     saved = json.loads(Path(str(out) + ".checkpoint.json").read_text())["jobs"]["long.cga"]
@@ -315,3 +326,60 @@ def test_unreachable_scheduler(tmp_path, key1024):
     r = run("gen", "--sec", 1, "--prefix", "2001:db8::", "--out", tmp_path / "x", "--key", key1024[0],
             "--scheduler", "tcp://127.0.0.1:9")
     assert r.exit_code == 1 and "cannot reach the Dask scheduler" in r.output
+
+
+def test_gen_refuses_an_existing_out_without_force(tmp_path, key1024):
+    out = tmp_path / "r.cga"
+    args = ("gen", "--sec", 0, "--prefix", "2001:db8::", "--out", out, "--key", key1024[0], "--workers", 1)
+    assert run(*args).exit_code == 0
+    before = out.read_bytes(), Path(str(out) + ".json").read_text()
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert ("%s already exists; use another --out, or --force to replace it (the address changes)" % out) in r.output
+    assert (out.read_bytes(), Path(str(out) + ".json").read_text()) == before
+    r = run(*args, "--force")
+    assert r.exit_code == 0 and out.read_bytes() != before[0]
+    # a fleet names every file that is in the way
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(json.dumps([{"name": "a", "prefix": "2001:db8:1::/64", "sec": 0, "bits": 1024},
+                                 {"name": "b", "prefix": "2001:db8:2::/64", "sec": 0, "bits": 1024}]))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "b.cga").write_bytes(b"old")
+    r = run("gen", "--fleet", fleet, "--out", tmp_path / "out")
+    assert r.exit_code == 2 and "%s already exists; use another --out, or --force" % (tmp_path / "out" / "b.cga") \
+        in r.output, r.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b.cga"]
+
+
+def test_a_long_search_prints_its_estimate_and_needs_yes(tmp_path):
+    out = tmp_path / "long.cga"
+    r = run("gen", "--sec", 3, "--prefix", "2001:db8::", "--out", out, "--workers", 1, "--engine", "hashlib")
+    assert r.exit_code == 2, r.output
+    est = r.stderr.splitlines()[0]
+    assert est.startswith("expected ~2.81e+14 hashes; at ") and " M/s measured on 1 local worker: about " in est
+    days = float(est.split("about ")[1].split()[0])
+    assert days > 1000 and est.endswith(" days")  # hashlib on one core: millennia, not hours
+    assert ("this search would take about %.0f days; add --yes to start it (Ctrl-C saves a checkpoint and the same "
+            "command resumes)" % days) in r.output
+    assert list(tmp_path.iterdir()) == []  # no key, no checkpoint, no parameters
+
+
+def test_new_cga_key_is_created_0600_with_o_excl(tmp_path, monkeypatch):
+    import stat
+    created = []
+    real_open = os.open
+
+    def spy(path, flags, mode=0o777, *a, **kw):
+        created.append((os.path.basename(str(path)), flags, mode))
+        return real_open(path, flags, mode, *a, **kw)
+    monkeypatch.setattr(os, "open", spy)
+    old = os.umask(0o022)
+    try:
+        r = run("gen", "--sec", 0, "--prefix", "fe80::", "--out", tmp_path / "n.cga", "--workers", 1)
+    finally:
+        os.umask(old)
+    assert r.exit_code == 0, r.output
+    (name, flags, mode), = [c for c in created if c[0].endswith("key.pem")]
+    assert name == "n.cga.key.pem" and mode == 0o600
+    assert flags & os.O_CREAT and flags & os.O_EXCL and flags & os.O_NOFOLLOW
+    assert stat.S_IMODE((tmp_path / "n.cga.key.pem").stat().st_mode) == 0o600

@@ -14,10 +14,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from fmipkey.crypto import cga
 from fmipkey.errors import ParseError, VerifyError
-from fmipkey_tools import cgasearch
+from fmipkey_tools import cgasearch, private
 
 MIN_BITS, MAX_BITS = 1024, 2048
 CHECKPOINT_EVERY = 5.0  # seconds
+CONFIRM_ABOVE = 3600.0  # s: a longer expected search starts only with --yes
+ESTIMATE_FROM = 1 << 32  # hashes: below this (Sec 0 and 1) a search takes seconds, no estimate needed
 
 
 def parse_prefix(text):
@@ -58,20 +60,26 @@ def load_key(path):
 
 
 def key_for(out, key_path, bits):
-    """(key, path): the given key, else the one kept beside `out`, else a new one written there."""
+    """(key, path, new): the given key, else the one kept beside `out`, else a new one
+    (new: True) that `save_new_key` writes there once the search is sure to start."""
     if key_path:
-        return load_key(key_path), Path(key_path)
+        return load_key(key_path), Path(key_path), False
     path = Path(str(out) + ".key.pem")
     if path.exists():
-        return load_key(path), path
+        return load_key(path), path, False
     if not MIN_BITS <= bits <= MAX_BITS:
         raise click.UsageError("--bits %d: use %d to %d" % (bits, MIN_BITS, MAX_BITS))
-    key = rsa.generate_private_key(65537, bits)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    os.chmod(path, 0o600)
-    return key, path
+    return rsa.generate_private_key(65537, bits), path, True
+
+
+def save_new_key(device):
+    """Write a device's new key 0600 (fmipkey_tools.private): before the search, as a checkpoint is for it."""
+    if device.new_key is None:
+        return
+    device.key_path.parent.mkdir(parents=True, exist_ok=True)
+    private.write(device.key_path, device.new_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    device.new_key = None
 
 
 def spki_of(key):
@@ -81,8 +89,9 @@ def spki_of(key):
 class Device:
     """One CGA to make: where it goes, its key, prefix and search job."""
 
-    def __init__(self, name, out, key, key_path, prefix, sec, ext):
+    def __init__(self, name, out, key, key_path, prefix, sec, ext, new=False):
         self.name, self.out, self.key_path, self.prefix = name, Path(out), key_path, prefix
+        self.new_key = key if new else None  # written by save_new_key
         self.job = cgasearch.Job(spki_of(key), sec, ext)
 
     def write(self, modifier):
@@ -116,9 +125,9 @@ def load_fleet(path, out_dir):
         if name in (x.name for x in devices) or "/" in name:
             raise click.UsageError("fleet entry %d: name %r is repeated or contains '/'" % (n, name))
         out = Path(out_dir) / (name + ".cga")
-        key, key_path = key_for(out, base / d["key"] if "key" in d else None, _int(d, "bits", MIN_BITS, n))
+        key, key_path, new = key_for(out, base / d["key"] if "key" in d else None, _int(d, "bits", MIN_BITS, n))
         devices.append(Device(name, out, key, key_path, parse_prefix(d["prefix"]), check_sec(_int(d, "sec", 1, n)),
-                              parse_ext(d.get("ext", ""))))
+                              parse_ext(d.get("ext", "")), new))
     return devices
 
 
@@ -176,17 +185,21 @@ def run_search(devices, workers, scheduler, engine, checkpoint):
     done = load_checkpoint(checkpoint, devices)
     search = cgasearch.Search({d.name: d.job for d in devices}, engine, done)
     resumed = sum(e - s for r in done.values() for s, e in r)
-    expected = sum(1 << 16 * d.job.sec for d in devices if d.job.sec)
+    expected = expected_trials(devices)
     err = Console(stderr=True)
+    if done:
+        click.echo("resuming from %s: %d trials already searched of ~%.3g expected" % (checkpoint, resumed, expected),
+                   err=True)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:.3g} of ~{task.total:.3g} trials"),
                TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn())
     start, last_save = time.monotonic(), [time.monotonic()]
     with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task("CGA search", total=max(expected, 1), completed=0, rate="")
+        # the bar starts where the checkpoint left off; the rate counts this run's trials only
+        task = progress.add_task("CGA search", total=max(expected, resumed + 1), completed=resumed, rate="")
 
         def on_progress(n):
             now = time.monotonic()
-            progress.update(task, advance=n, rate="%.2f M/s" % (progress.tasks[0].completed / 1e6 / max(now - start, 1e-9)))
+            progress.update(task, advance=n, rate="%.2f M/s" % (search.trials / 1e6 / max(now - start, 1e-9)))
             if now - last_save[0] > CHECKPOINT_EVERY:
                 save_checkpoint(checkpoint, devices, search)
                 last_save[0] = now
@@ -208,6 +221,48 @@ def run_search(devices, workers, scheduler, engine, checkpoint):
         checkpoint.unlink()
     rate = search.trials / max(time.monotonic() - start, 1e-9)
     return found, search.trials, rate
+
+
+def expected_trials(devices):
+    return sum(1 << 16 * d.job.sec for d in devices if d.job.sec)
+
+
+def measured_rate(engine, job, workers, seconds=0.3):
+    """Trials per second of `workers` local processes, from one of them timed on `job` here."""
+    if engine == "numba":
+        cgasearch.numba_kernel()  # compile (or load) outside the timing
+    count, elapsed = 1 << 14, 0.0
+    while elapsed < seconds:
+        count *= 2
+        t = time.perf_counter()
+        cgasearch.scan(engine, job, 0, count)
+        elapsed = time.perf_counter() - t
+    return count / elapsed * min(workers, os.cpu_count() or 1)
+
+
+def confirm_long_search(devices, workers, engine, scheduler, yes):
+    """Print the expected work and time of a Sec 2+ search; above CONFIRM_ABOVE, go on only with --yes."""
+    expected = expected_trials(devices)
+    if expected < ESTIMATE_FROM:
+        return
+    rate = measured_rate(engine, max(devices, key=lambda d: d.job.sec).job, workers)
+    eta = expected / rate
+    where = "on %d local worker%s" % (workers, "s" if workers > 1 else "")
+    if scheduler:
+        where = "on this machine (the cluster is faster by its cores / %d)" % min(workers, os.cpu_count() or 1)
+    text = "expected ~%.3g hashes; at %.3g M/s measured %s: about %s" % (expected, rate / 1e6, where, duration(eta))
+    click.echo(text, err=True)
+    if eta > CONFIRM_ABOVE and not yes:
+        raise click.UsageError("this search would take about %s; add --yes to start it (Ctrl-C saves a checkpoint "
+                               "and the same command resumes), or give a smaller --sec, or add machines with "
+                               "--scheduler" % duration(eta))
+
+
+def duration(seconds):
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return "%.0f %s" % (seconds / size, unit)
+    return "%.0f seconds" % seconds
 
 
 WORKERS = ("`dask worker ADDRESS --nthreads N` on each machine (N = its cores: the numba engine releases "
@@ -262,7 +317,9 @@ def cli():
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="Resume file for the searched ranges (default: FILE.checkpoint.json).")
 @click.option("--engine", type=click.Choice(cgasearch.available_engines()), default=cgasearch.available_engines()[0],
               show_default=True, help="numba: multi-lane SHA-1; hashlib: the plain fallback.")
-def gen(sec, prefix, out, key_path, bits, ext, workers, scheduler, fleet, checkpoint, engine):
+@click.option("--force", is_flag=True, help="Replace an existing --out (its address changes).")
+@click.option("--yes", is_flag=True, help="Start a search estimated at more than an hour without asking.")
+def gen(sec, prefix, out, key_path, bits, ext, workers, scheduler, fleet, checkpoint, engine, force, yes):
     """Find a modifier for Sec, write the CGA Parameters (DER) and print the address.
 
     The search runs on every local core, or on a Dask cluster with --scheduler.
@@ -280,9 +337,18 @@ def gen(sec, prefix, out, key_path, bits, ext, workers, scheduler, fleet, checkp
         if Path(out).is_dir():
             raise click.UsageError("--out %s is a directory; give the parameters file to write" % out)
         pfx, ext_b, sec = parse_prefix(prefix), parse_ext(ext), check_sec(sec)
-        key, kp = key_for(out, key_path, bits)
-        devices = [Device(Path(out).name, out, key, kp, pfx, sec, ext_b)]
+        key, kp, new = key_for(out, key_path, bits)
+        devices = [Device(Path(out).name, out, key, kp, pfx, sec, ext_b, new)]
         cp = Path(checkpoint or str(out) + ".checkpoint.json")
+    there = [str(d.out) for d in devices if d.out.exists()]
+    if there and not force:
+        # the address is what routers, certificates and DNS know a node by
+        raise click.UsageError("%s already exist%s; use another --out, or --force to replace %s (the address "
+                               "changes)" % (", ".join(there), "s" if len(there) == 1 else "",
+                                             "it" if len(there) == 1 else "them"))
+    confirm_long_search(devices, workers, engine, scheduler, yes)
+    for d in devices:
+        save_new_key(d)
     found, trials, rate = run_search(devices, workers, scheduler, engine, cp)
     for d in devices:
         addr = d.write(found[d.name])
