@@ -44,7 +44,8 @@ def test_flash_configure_and_run_ar_from_virtual_board(tmp_path):
             assert r.exit_code == 0, r.output
             files = flash.local_files(fw, bundle)
             assert "fmipkey/main.mpy" in files and "key.pem" in files
-            assert "%d added, 0 updated, 0 unchanged, 0 removed" % len(files) in r.output
+            assert ("%d written (%d added, 0 updated) and verified by SHA-256 on the board, 0 unchanged (SHA-256 on "
+                    "the board matched), 0 removed" % (len(files), len(files))) in r.output
 
             r = cli("console", "--port", tty, "set", "hk_lifetime", str(LIFETIME))
             assert r.exit_code == 0 and "staged" in r.output, r.output

@@ -44,7 +44,34 @@ def bundle(tmp_path):
     (b / "certs.pem").write_bytes(x509.load_der_x509_certificate((FW_DATA / "cert_router.der").read_bytes())
                                   .public_bytes(serialization.Encoding.PEM))
     (b / "certs" / "router.der").write_bytes(bytes(range(256)) * 9)  # spans several write chunks
+    (b / "device.key").write_bytes(bytes(range(32)))
     return b
+
+
+def mn_bundle(b, key_file="key.pem"):
+    """An MN bundle that loads: key, its Sec 0 CGA, an anchor, a handover key encryption key."""
+    b.mkdir(parents=True)
+    (b / "config.json").write_text(json.dumps({"role": "mn", "interface": "wlan0", "cga_sec": 0,
+                                               "key_file": key_file}))
+    pem = (FW_DATA / "rsa1024_b.pem").read_bytes()
+    (b / key_file).write_bytes(pem)
+    (b / "cga.der").write_bytes(cga.encode(bytes(16), bytes(8), 0, spki_of(serialization.load_pem_private_key(
+        pem, None))))
+    (b / "anchors.pem").write_bytes(x509.load_der_x509_certificate((FW_DATA / "cert_root.der").read_bytes())
+                                    .public_bytes(serialization.Encoding.PEM))
+    (b / "hkepk.pem").write_bytes((FW_DATA / "rsa1024_a.pem").read_bytes())
+    return b
+
+
+def flash_tree(dev):
+    """{path: (bytes, mode)} of everything on a virtual board's flash."""
+    return {str(p.relative_to(dev)): (p.read_bytes(), os.stat(p).st_mode & 0o777)
+            for p in sorted(dev.rglob("*")) if p.is_file()}
+
+
+def summary(written, added, updated, unchanged, removed):
+    return ("%d written (%d added, %d updated) and verified by SHA-256 on the board, %d unchanged (SHA-256 on the "
+            "board matched), %d removed" % (written, added, updated, unchanged, removed))
 
 
 def cli(*args):
@@ -60,13 +87,15 @@ def test_flash_copies_verifies_and_skips_unchanged(fw, bundle, tmp_path):
         assert "config.json" in files and "fmipkey/config.mpy" in files
         for name, local in files.items():
             assert hashlib.sha256((dev / name).read_bytes()).digest() == hashlib.sha256(local.read_bytes()).digest()
-        assert "%d added, 0 updated, 0 unchanged" % len(files) in r.output
+        assert summary(len(files), len(files), 0, 0, 0) in r.output
 
-        (bundle / "config.json").write_text(json.dumps({"role": "ar", "interface": "eth1"}))
+        (bundle / "config.json").write_text(json.dumps(dict(CONFIG, interface="eth1")))
         (dev / "fmipkey" / "stale.py").write_text("raise ImportError\n")
         r = cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle)
         assert r.exit_code == 0, r.output
-        assert "0 added, 1 updated, %d unchanged, 1 removed" % (len(files) - 1) in r.output
+        assert summary(1, 0, 1, len(files) - 1, 1) in r.output
+        assert "fmipkey/config.mpy" not in r.output  # unchanged files are counted, not listed
+        assert "fmipkey/config.mpy" in cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle, "-v").output
         assert json.loads((dev / "config.json").read_text())["interface"] == "eth1"
         assert not (dev / "fmipkey" / "stale.py").exists()
 
@@ -78,34 +107,149 @@ def test_flash_copies_verifies_and_skips_unchanged(fw, bundle, tmp_path):
 
 def test_flash_reports_and_prunes_what_an_earlier_bundle_left(fw, bundle, tmp_path):
     dev = tmp_path / "flash"
-    # the AR's bundle names its certificates file itself: the MN's config cannot tell it
+    # the AR's bundle names its certificates file itself: the next bundle's config cannot tell it
     (bundle / "certs.pem").rename(bundle / "chain.pem")
     (bundle / "config.json").write_text(json.dumps(dict(CONFIG, certs_file="chain.pem")))
     with board.virtual_board(dev) as tty:
         assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
         (dev / "keystore.bin").write_bytes(b"daemon state")  # the daemon's, never a bundle's
-        # The board becomes an MN: its bundle has no router certificates and names its key differently.
-        mn = tmp_path / "mn"
-        mn.mkdir()
-        (mn / "config.json").write_text(json.dumps({"role": "mn", "key_file": "mn-key.pem"}))
-        for name in ("mn-key.pem", "cga.der", "anchors.pem", "hkepk.pem"):
-            (mn / name).write_bytes(name.encode())
-        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", mn)
+        # The next bundle has no certs/ folder and names its key and certificates file differently.
+        b2 = tmp_path / "b2"
+        b2.mkdir()
+        for name in ("cga.der", "device.key"):
+            (b2 / name).write_bytes((bundle / name).read_bytes())
+        (b2 / "k2.pem").write_bytes((bundle / "key.pem").read_bytes())
+        (b2 / "certs.pem").write_bytes((bundle / "chain.pem").read_bytes())
+        (b2 / "config.json").write_text(json.dumps(dict(CONFIG, key_file="k2.pem")))
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", b2)
         assert r.exit_code == 0, r.output
         assert ("left on the board from an earlier bundle: certs/router.der, chain.pem, key.pem "
                 "(flash again with --prune") in r.output
         assert (dev / "chain.pem").exists() and (dev / "key.pem").exists()
 
-        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", mn, "--prune")
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", b2, "--prune")
         assert r.exit_code == 0, r.output
-        assert "0 added, 0 updated" in r.output and "3 removed" in r.output and "left on" not in r.output
+        assert "0 written (0 added, 0 updated)" in r.output and "3 removed" in r.output and "left on" not in r.output
         assert not (dev / "chain.pem").exists() and not (dev / "key.pem").exists()
         assert not (dev / "certs" / "router.der").exists()
         assert (dev / "keystore.bin").exists()  # the daemon's state, never a bundle's file
-        assert (dev / "mn-key.pem").read_bytes() == b"mn-key.pem"
+        assert (dev / "k2.pem").read_bytes() == (bundle / "key.pem").read_bytes()
 
     r = cli("flash", "--port", "/dev/null", "--prune")
     assert r.exit_code == 2 and "--prune removes what an earlier bundle left: give the new one with --bundle" in r.output
+
+
+def test_flash_refuses_a_ca_folder_and_keys_the_config_does_not_name(fw, bundle, tmp_path):
+    from fmipkey_tools.pki import cli as pki_cli
+    ca = tmp_path / "ca"
+    assert CliRunner().invoke(pki_cli, ["init", "--out", str(ca), "--prefix", "2001:db8::/32", "--bits", "1024"]
+                              ).exit_code == 0
+    dev = tmp_path / "flash"
+    with board.virtual_board(dev) as tty:
+        assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+        before = flash_tree(dev)
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", ca)
+        assert r.exit_code == 1, r.output
+        assert ("%s is not a device bundle: it has no config.json (found ca-cert.pem, ca-key.pem (a private key)). "
+                "Give a folder written by fmipkey provision; a CA folder (ca-key.pem) must never be flashed" % ca
+                ) in " ".join(r.output.split())
+        # a CA key copied into a good bundle
+        (bundle / "ca-key.pem").write_bytes((ca / "ca-key.pem").read_bytes())
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle)
+        assert r.exit_code == 1
+        assert ("%s holds private keys that its config.json does not name (key.pem): ca-key.pem. A CA key or a "
+                "stray key must never reach a board; remove it from the bundle" % bundle) in " ".join(r.output.split())
+        (bundle / "ca-key.pem").unlink()
+        # the CA's key as the device's own key, beside the CA's certificate
+        ca_key = serialization.load_pem_private_key((ca / "ca-key.pem").read_bytes(), None)
+        (bundle / "key.pem").write_bytes((ca / "ca-key.pem").read_bytes())
+        (bundle / "cga.der").write_bytes(cga.encode(bytes(16), bytes(8), 0, spki_of(ca_key)))
+        (bundle / "certs.pem").write_bytes((ca / "ca-cert.pem").read_bytes())
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle)
+        assert r.exit_code == 1
+        assert ("%s/key.pem holds the private key of the CA certificate CN=fmipkey SEND trust anchor (in certs.pem); "
+                "a CA key must never reach a board" % bundle) in " ".join(r.output.split()), r.output
+        assert flash_tree(dev) == before
+
+
+def test_flash_asks_before_changing_the_board_role(fw, bundle, tmp_path):
+    dev = tmp_path / "flash"
+    mn = mn_bundle(tmp_path / "mn")
+    with board.virtual_board(dev) as tty:
+        assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+        before = flash_tree(dev)
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", mn)
+        assert r.exit_code == 1, r.output
+        assert ("the board on %s is an AR and this bundle makes it an MN: nothing was written. Flash again with "
+                "--role-change to switch it; that removes what the AR bundle brought and the new one lacks: "
+                "certs.pem, certs/router.der, device.key" % tty) in " ".join(r.output.split()), r.output
+        assert flash_tree(dev) == before
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", mn, "--role-change")
+        assert r.exit_code == 0, r.output
+        assert "3 removed" in r.output
+        assert json.loads((dev / "config.json").read_text())["role"] == "mn"
+        assert not (dev / "certs.pem").exists() and not (dev / "device.key").exists()
+        assert (dev / "key.pem").read_bytes() == (mn / "key.pem").read_bytes()
+
+
+def test_private_files_are_0600_on_a_board_with_modes(fw, bundle, tmp_path):
+    dev = tmp_path / "flash"
+    old = os.umask(0o022)  # the board inherits it: files it opens are 0644 unless made private
+    try:
+        with board.virtual_board(dev) as tty:
+            assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+            mn = mn_bundle(tmp_path / "mn")
+            assert cli("flash", "--port", tty, "--fw", fw, "--bundle", mn, "--role-change").exit_code == 0
+    finally:
+        os.umask(old)
+    modes = {n: m for n, (_, m) in flash_tree(dev).items()}
+    assert modes["key.pem"] == modes["hkepk.pem"] == 0o600
+    assert modes["cga.der"] == modes["anchors.pem"] == modes["config.json"] == 0o644
+    (tmp_path / "flash2").mkdir()
+    with board.virtual_board(tmp_path / "flash2") as tty:
+        assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+    assert os.stat(tmp_path / "flash2" / "device.key").st_mode & 0o777 == 0o600
+
+
+def test_flash_fw_must_exist(bundle, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = cli("flash", "--port", "/dev/null", "--fw", "nope", "--bundle", bundle)
+    assert r.exit_code == 2, r.output
+    assert "--fw nope does not exist; give the folder fmipkey build --out wrote, or leave --fw out to build into " \
+           "build/fw" in r.output
+    assert not (tmp_path / "nope").exists() and not (tmp_path / "build").exists()
+
+
+def test_help_short_option_and_version():
+    import importlib.metadata
+    for args in (["-h"], ["flash", "-h"], ["console", "status", "-h"], ["pki", "router", "-h"], ["board", "virtual", "-h"]):
+        r = cli(*args)
+        assert r.exit_code == 0 and r.output.startswith("Usage: main"), (args, r.output)
+    r = cli("--version")
+    assert r.exit_code == 0 and r.output == "fmipkey, version %s\n" % importlib.metadata.version("fmipkey-tools")
+
+
+def test_board_virtual_command_serves_flash_and_console(fw, bundle, tmp_path):
+    exe = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "fmipkey"
+    dev = tmp_path / "flash"
+    p = subprocess.Popen([str(exe), "board", "virtual", "--flash", str(dev)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        tty = p.stdout.readline().strip()
+        assert os.path.exists(tty), p.stderr.read()
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle)
+        assert r.exit_code == 0, r.output
+        assert (dev / "config.json").read_bytes() == (bundle / "config.json").read_bytes()
+        status = json.loads(cli("console", "--port", tty, "status", "--json").output)
+        assert status["role"] == "ar" and status["interface"] == "br-lan"
+        pids = subprocess.run(["pgrep", "-f", tty], capture_output=True, text=True).stdout.split()
+        assert pids
+    finally:
+        p.terminate()
+        p.wait(10)
+    assert not os.path.exists(tty)
+    for pid in pids:  # socat and micropython ended with it
+        assert subprocess.run(["kill", "-0", pid], capture_output=True).returncode != 0
 
 
 def test_flash_detects_corruption_on_board(fw, bundle, tmp_path):

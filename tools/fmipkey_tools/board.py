@@ -107,3 +107,30 @@ def virtual_board(flash_dir, args=()):
                 proc.kill()
                 proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- `fmipkey board`: the virtual board as a command -----------------------
+
+@click.group("board")
+def cli():
+    """A virtual board (the unix port on a pty) to try flash and console without hardware."""
+
+
+@cli.command()
+@click.option("--flash", "flash_dir", default="build/virtual-board", show_default=True,
+              type=click.Path(file_okay=False), help="Directory standing in for the board's flash (kept).")
+@click.option("--heap", type=int, help="Heap in bytes, e.g. 110000 for an ESP32's (micropython -X heapsize).")
+def virtual(flash_dir, heap):
+    """Run a virtual board until Ctrl-C: prints its port for `fmipkey flash` and `fmipkey console`."""
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a kill ends the board too (the context exits)
+    with virtual_board(flash_dir, ("-X", "heapsize=%d" % heap) if heap else ()) as tty:
+        click.echo(tty)
+        click.echo("virtual board on %s (flash: %s); try\n  fmipkey flash --port %s --bundle BUNDLE\n"
+                   "  fmipkey console --port %s status\nCtrl-C ends it" % (tty, flash_dir, tty, tty), err=True)
+        try:
+            while os.path.exists(tty):  # gone when micropython exits (console reboot)
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            return
+    click.echo("the virtual board exited (reboot): run the command again to start it", err=True)

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "console": ("console", "Status, counters, keys and config of a board over its serial REPL."),
     "package": ("package", "OpenWrt packages of the AR daemon: fmipkey package openwrt (ipk and apk)."),
     "sim": ("sim", "Simulate a link: AR and MN under MicroPython in network namespaces."),
+    "board": ("board", "A virtual board (the unix port on a pty) to try flash and console without hardware."),
 }
 
 
@@ -46,7 +47,9 @@ class LazyGroup(click.Group):
             formatter.write_dl([(n, SUBCOMMANDS[n][1]) for n in sorted(SUBCOMMANDS)])
 
 
-@click.group(cls=LazyGroup)
+# -h as well as --help on every command: subcommands inherit the setting from this context.
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fmipkey-tools", prog_name="fmipkey")
 def main():
     """fmipkey host tools: provision, build, flash and simulate RFC 5269 access routers."""
 

@@ -321,7 +321,7 @@ def flash_virtual(bundle, flash_dir, fw=ROOT / "build" / "fw"):
     if flash.needs_build(fw):
         build.build(fw)
     with board.virtual_board(flash_dir) as tty:
-        return flash.flash(tty, flash.local_files(fw, bundle))
+        return flash.flash(tty, flash.local_files(fw, bundle), cfg=flash.check_bundle(bundle))
 
 
 def hk(bundle):
