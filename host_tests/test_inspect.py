@@ -374,3 +374,14 @@ def test_truncated_capture_decodes_the_complete_records(tmp_path):
     (rec,) = json.loads(r.stdout)
     assert rec["message"] == "RA" and rec["verdict"] == "ok"
     assert "ends in a truncated record at offset" in r.stderr and "decoded the 1 complete records" in r.stderr
+
+
+def test_a_capture_without_relevant_packets_says_so(tmp_path):
+    ipv4 = b"\xff" * 6 + b"\x02" * 6 + b"\x08\x00" + bytes(40)
+    p = write_pcap(tmp_path / "web.pcap", [(T0, ipv4), (T0 + 1, ipv4)])
+    for args in ((), ("--json",)):
+        r = inspect(p, *args)
+        assert r.exit_code == 2, r.output
+        assert ("nothing to inspect: none of the 2 packets in %s is an ND, SEND, FMIPv6 or Mobility Header message; "
+                "capture on the access router's link" % p) in " ".join(r.output.split()), r.output
+        assert "Traceback" not in r.output and "[]" not in r.output

@@ -417,6 +417,10 @@ def cli(capture, as_json, keys_dir, anchors):
     records, skipped, warning = inspect_capture(capture, privs, trust)
     if warning:
         click.echo("warning: " + warning, err=True)
+    if not records:
+        raise InspectError("nothing to inspect: none of the %d packets in %s is an ND, SEND, FMIPv6 or Mobility "
+                           "Header message; capture on the access router's link, e.g. tcpdump -i br-lan -w "
+                           "x.pcap 'icmp6 or ip6 proto 135'" % (skipped, capture))
     if as_json:
         click.echo(json.dumps(records, indent=1))
     else:
