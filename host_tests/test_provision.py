@@ -104,7 +104,7 @@ def test_mn_bundle_and_hkepk_pool(inputs, tmp_path):
     ({"--key": "mn.pem"}, "another public key"),
     ({"--certs": "r2/router-chain.pem"}, "router certificate (first in --certs) is for another key"),
     ({"--prefix": "2001:db8:5::/64"}, "link prefix 2001:db8:5::/64 is not inside the router certificate"),
-    ({"--cga": "ar-global.cga", "--sec": 0}, "CGA prefix is not inside the router certificate"),
+    ({"--cga": "ar-global.cga", "--sec": 0}, "CGA prefix 2001:db8:7::/64 is not inside the router certificate"),
     ({"--certs": None}, "needs its certification path"),
     ({"--at": 3}, "--at"),
     ({"--interface": ""}, "interface"),
@@ -232,3 +232,17 @@ def test_private_files_are_created_0600_and_symlinks_not_followed(inputs, tmp_pa
     (tmp_path / "mn" / "hkepk.pem").symlink_to(victim)
     assert run(*mn_args(inputs, tmp_path / "mn"), "--force").exit_code == 0
     assert victim.read_text() == "not yours\n" and not (tmp_path / "mn" / "hkepk.pem").is_symlink()
+
+
+def test_format_time_matches_the_datetime_module():
+    import datetime
+    import random
+    rnd = random.Random(5)
+    for t in [0, 951782400, 2208988800, 4102444799.999, 253402300799] + [rnd.uniform(0, 4e9) for _ in range(2000)]:
+        ref = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+        assert config.format_time(t) == ref.strftime("%Y-%m-%dT%H:%M:%SZ"), t
+    for t, text in ((1796112090.5, "2026-12-01T08:01:30.500Z"), (0.125, "1970-01-01T00:00:00.125Z"),
+                    (951782400.25, "2000-02-29T00:00:00.250Z")):
+        assert config.format_time(t, ms=True) == text
+        assert datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="milliseconds") == \
+            text.replace("Z", "+00:00")

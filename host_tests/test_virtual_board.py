@@ -28,7 +28,9 @@ def fw(tmp_path_factory):
     return out
 
 
-CONFIG = {"role": "ar", "interface": "br-lan", "cga_sec": 0}
+# cert_router.der holds 2001:db8:1234::/48 and 2001:db8:2000::/40; an AR's CGA is link-local
+CONFIG = {"role": "ar", "interface": "br-lan", "cga_sec": 0, "prefix": "2001:db8:1234::/64"}
+LL = bytes.fromhex("fe80000000000000")
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ def bundle(tmp_path):
     pem = (FW_DATA / "rsa1024_a.pem").read_bytes()
     key = serialization.load_pem_private_key(pem, None)
     (b / "key.pem").write_bytes(pem)
-    (b / "cga.der").write_bytes(cga.encode(bytes(16), bytes(8), 0, spki_of(key)))
+    (b / "cga.der").write_bytes(cga.encode(bytes(16), LL, 0, spki_of(key)))
     (b / "certs.pem").write_bytes(x509.load_der_x509_certificate((FW_DATA / "cert_router.der").read_bytes())
                                   .public_bytes(serialization.Encoding.PEM))
     (b / "certs" / "router.der").write_bytes(bytes(range(256)) * 9)  # spans several write chunks
@@ -394,3 +396,38 @@ def test_console_needs_a_port_but_help_does_not():
     for sub in ("status", "counters", "keys", "get", "set", "save", "reboot"):
         r = cli("console", sub, "--help")
         assert r.exit_code == 0 and "Usage: main console %s" % sub in r.output
+
+
+def test_console_set_applies_provisions_checks(fw, bundle, tmp_path):
+    dev = tmp_path / "flash"
+    with board.virtual_board(dev) as tty:
+        assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+        before = flash_tree(dev)
+        r = cli("console", "--port", tty, "set", "prefix", "2001:db8:9::/64")
+        assert r.exit_code == 1, r.output
+        assert ("Error: not staged: link prefix 2001:db8:9::/64 is not inside the router certificate's prefixes "
+                "(2001:db8:1234::/48, 2001:db8:2000::/40); use a prefix inside them, or issue a certificate for it "
+                "(fmipkey pki router --prefix)") in " ".join(r.output.split()), r.output
+        assert flash_tree(dev) == before
+        assert cli("console", "--port", tty, "set", "prefix", "2001:db8:1234:5::/64").exit_code == 0
+
+
+def test_console_status_shows_what_an_admin_checks_first(fw, bundle, tmp_path):
+    import ipaddress
+    dev = tmp_path / "flash"
+    cert = x509.load_der_x509_certificate((FW_DATA / "cert_router.der").read_bytes())
+    with board.virtual_board(dev) as tty:
+        assert cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle).exit_code == 0
+        s = json.loads(cli("console", "--port", tty, "status", "--json").output)
+        assert s["role"] == "ar"
+        assert s["cga"] == str(ipaddress.IPv6Address(cga.address((bundle / "cga.der").read_bytes(), 0)))
+        assert s["certificate_expires"] == cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert s["daemon"] == "not running (no counters written yet)"
+        assert s["keys"] == 0
+        assert s["drops"].startswith("unknown: counters.json: not written yet")
+        (dev / "counters.json").write_text(json.dumps({"received": 9, "dropped.sig": 2, "dropped.cga": 1}))
+        s = json.loads(cli("console", "--port", tty, "status", "--json").output)
+        assert s["drops"] == {"dropped.sig": 2, "dropped.cga": 1}
+        assert s["daemon"].startswith("running as another process (counters written ")
+        table = " ".join(cli("console", "--port", tty, "status").output.split())
+        assert "dropped.cga 1, dropped.sig 2" in table and "certificate_expires" in table

@@ -65,17 +65,63 @@ def _staged():
     return config.load(PENDING if exists(PENDING) else CONFIG)
 
 
-def _status():
+def _status(daemon=None):
+    """What an admin checks first. daemon: set when the daemon itself answers (fmipkey.main)."""
     cfg = config.load(CONFIG)
     out = {"role": cfg["role"], "interface": cfg["interface"], "prefix": cfg["prefix"], "at": cfg["at"],
            "platform": sys.platform, "micropython": ".".join(str(v) for v in sys.implementation.version[:3]),
-           "pending": _pending_names(cfg)}
+           "pending": _pending_names(cfg), "cga": _try(_cga_text, cfg), "daemon": daemon or _daemon(cfg),
+           "certificate_expires": _try(_expiry, cfg), "drops": _try(_drops)}
+    if cfg["role"] == "ar":
+        out["keys"] = _try(lambda: len(_keys()["keys"]))
     try:
         import gc
         out["mem_free"] = gc.mem_free()
     except (ImportError, AttributeError):
         pass  # CPython
     return out
+
+
+def _try(fn, *args):
+    # One unreadable file shows as its reason; the rest of the status still answers.
+    try:
+        return fn(*args)
+    except ConfigError as e:
+        return "unknown: " + e.args[0]
+
+
+def _cga_text(cfg):
+    from fmipkey.crypto import cga
+    try:
+        with open(cfg["cga_file"], "rb") as f:
+            return config.format_addr(cga.address(f.read(), cfg["cga_sec"]))
+    except (OSError, ParseError, VerifyError) as e:
+        raise ConfigError("%s: %s" % (cfg["cga_file"], e))
+
+
+def _expiry(cfg):
+    """When the router certificate (AR) or the first trust anchor to end (MN) expires."""
+    from fmipkey import identity
+    certs = identity.certificates(".", cfg["certs_file"] if cfg["role"] == "ar" else cfg["anchors_file"])
+    end = certs[0].not_after if cfg["role"] == "ar" else min(c.not_after for c in certs)
+    return config.format_time(end) + (" (expired)" if end < time.time() else "")
+
+
+def _daemon(cfg):
+    # Called from the REPL, so no daemon holds this board's console: one running as its
+    # own process (unix port) shows by the counters it writes every counters_interval s.
+    try:
+        age = time.time() - os.stat(cfg["counters_file"])[8]
+    except OSError:
+        return "not running (no counters written yet)"
+    if age <= 2 * cfg["counters_interval"] + 2:
+        return "running as another process (counters written %d s ago)" % int(age)
+    return "not running (counters last written %d s ago)" % int(age)
+
+
+def _drops():
+    c = _counters()["counters"]
+    return dict((k, c[k]) for k in c if k.startswith("dropped."))
 
 
 def _pending_names(saved):
@@ -125,6 +171,11 @@ def _get(name):
 def _set(name, value_text):
     cfg = _staged()
     value = config.set_value(cfg, name, value_text)
+    if name == "prefix":  # what provision checks; save checks the whole bundle
+        try:
+            _check_prefix(cfg)
+        except ConfigError as e:
+            raise ConfigError("not staged: %s" % e.args[0])
     config.save(PENDING, cfg)
     return {"name": name, "value": value, "pending": True}
 
@@ -151,6 +202,20 @@ def _check_bundle(cfg):
         else:
             identity.certificates(".", cfg["anchors_file"])
             identity.private_keys(".", cfg["hkepk_file"])
+        _check_prefix(cfg)
     except ConfigError as e:
         raise ConfigError("not saved: the bundle on this board does not load with the staged settings (%s); "
                           "stage other values with set, or flash a bundle provisioned for them" % e.args[0])
+
+
+def _check_prefix(cfg):
+    from fmipkey import identity
+    from fmipkey.crypto import cga
+    try:
+        with open(cfg["cga_file"], "rb") as f:
+            cga_prefix = cga.parse(f.read()).prefix
+    except (OSError, ParseError):
+        raise ConfigError("cga_file: cannot read CGA parameters from %s; flash the bundle that holds them"
+                          % cfg["cga_file"])
+    leaf = identity.certificates(".", cfg["certs_file"])[0] if cfg["role"] == "ar" else None
+    identity.check_prefixes(cfg, cga_prefix, leaf)

@@ -1,6 +1,7 @@
 # What provisioning gives a node, loaded from its bundle directory: the CGA key,
 # the CGA Parameters and the address they give, plus the AR's certification path
 # or the MN's trust anchors and handover-key encryption key pool.
+from fmipkey import config
 from fmipkey.crypto import cga, der, x509
 from fmipkey.errors import ConfigError, ParseError, VerifyError
 
@@ -62,3 +63,32 @@ def load(bundle, cfg):
         raise ConfigError("%s/%s: %s" % (bundle, cfg["cga_file"], e.args[0]))
     return Identity(key, params, addr)
 
+
+
+LINK_LOCAL = b"\xfe\x80" + bytes(6)
+
+
+def check_prefixes(cfg, cga_prefix, leaf):
+    """ConfigError unless this node may be on the link prefix: an MN's global CGA on it,
+    an AR's link prefix and global CGA prefix inside its router certificate's (leaf; None
+    or inherited blocks: not checked here). provision and console set/save share it."""
+    link = config.parse_prefix(cfg["prefix"])
+    cga_prefix = bytes(cga_prefix)
+    on_link = cga_prefix == LINK_LOCAL
+    if cfg["role"] == "mn":
+        if not on_link and cga_prefix != link:
+            where = config.format_addr(cga_prefix + bytes(8)) + "/64"
+            raise ConfigError("the MN's CGA is on %s, not on the link prefix %s: the AR would not take it as the MN's "
+                              "address there; use %s, or make a CGA on %s (fmipkey cga gen --prefix)"
+                              % (where, cfg["prefix"], where, cfg["prefix"]))
+        return
+    if leaf is None or leaf.ip_blocks is None:
+        return
+    need = [("link prefix " + cfg["prefix"], link)]
+    if not on_link:
+        need.append(("CGA prefix " + config.format_addr(cga_prefix + bytes(8)) + "/64", cga_prefix))
+    for what, p in need:
+        if not x509.covers(leaf, p + bytes(8), 64):
+            held = ", ".join("%s/%d" % (config.format_addr(bytes(b)), n) for b, n in leaf.ip_blocks) or "none"
+            raise ConfigError("%s is not inside the router certificate's prefixes (%s); use a prefix inside them, "
+                              "or issue a certificate for it (fmipkey pki router --prefix)" % (what, held))

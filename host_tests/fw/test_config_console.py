@@ -9,6 +9,7 @@ from fmipkey.crypto import cga, der
 from fmipkey.errors import ConfigError
 
 FLASH = "/tmp/fmipkey_test_console_flash"
+LL = b"\xfe\x80" + bytes(6)  # an AR's CGA is link-local
 
 
 def _pem(label, data):
@@ -31,10 +32,11 @@ def in_flash(fn):
         pem = fwtest.data("rsa1024_a.pem")
         key = der.parse_private_key(der.pem_decode(pem)[0][1])
         for name, data in (("key.pem", pem), ("certs.pem", _pem("CERTIFICATE", fwtest.data("cert_router.der"))),
-                           ("cga.der", cga.encode(bytes(16), bytes(8), 0, der.encode_spki(key.public)))):
+                           ("cga.der", cga.encode(bytes(16), LL, 0, der.encode_spki(key.public)))):
             with open(name, "wb") as f:
                 f.write(data)
-        config.save("config.json", config.validate({"role": "ar", "cga_sec": 0}))
+        # cert_router.der holds 2001:db8:1234::/48 and 2001:db8:2000::/40
+        config.save("config.json", config.validate({"role": "ar", "cga_sec": 0, "prefix": "2001:db8:1234::/64"}))
         fn()
     finally:
         os.chdir(home)
@@ -77,8 +79,42 @@ def test_set_accumulates_across_calls():
 def test_status_reports_config_and_interpreter():
     def body():
         s = console._status()
-        assert s["role"] == "ar" and s["prefix"] == "2001:db8:1::/64" and s["pending"] == []
+        assert s["role"] == "ar" and s["prefix"] == "2001:db8:1234::/64" and s["pending"] == []
         assert s["micropython"].count(".") == 2
+        with open("cga.der", "rb") as f:
+            assert s["cga"] == config.format_addr(cga.address(f.read(), 0))
+        assert s["certificate_expires"] == "2040-01-01T00:00:00Z"  # openssl: notAfter=Jan  1 00:00:00 2040 GMT
+        assert s["daemon"] == "not running (no counters written yet)"
+        assert s["drops"].startswith("unknown: counters.json: not written yet")
+        assert s["keys"].startswith("unknown: device_key_file: cannot read device.key")
+        with open("counters.json", "w") as f:
+            f.write(json.dumps({"received": 3, "dropped.cga": 2, "dropped.sig": 1}))
+        with open("device.key", "wb") as f:
+            f.write(bytes(32))
+        s = console._status()
+        assert s["drops"] == {"dropped.cga": 2, "dropped.sig": 1} and s["keys"] == 0
+        assert s["daemon"].startswith("running as another process (counters written ")
+        assert console._status("running (answered by the daemon)")["daemon"] == "running (answered by the daemon)"
+    in_flash(body)
+
+
+def test_set_prefix_applies_provisions_check():
+    def body():
+        e = fwtest.raises(ConfigError, console._set, "prefix", "2001:db8:9::/64")
+        assert e.args[0] == ("not staged: link prefix 2001:db8:9::/64 is not inside the router certificate's "
+                             "prefixes (2001:db8:1234::/48, 2001:db8:2000::/40); use a prefix inside them, or issue a "
+                             "certificate for it (fmipkey pki router --prefix)"), e.args[0]
+        assert console.PENDING not in os.listdir(".")
+        assert console._set("prefix", "2001:db8:2001::/64")["value"] == "2001:db8:2001::/64"
+        assert console._save()["changed"] == ["prefix"]
+        # a prefix staged before the certificate changed is refused at save too
+        console._set("at", "1")
+        staged = config.load(console.PENDING)
+        staged["prefix"] = "2001:db8:9::/64"
+        config.save(console.PENDING, staged)
+        e = fwtest.raises(ConfigError, console._save)
+        assert "link prefix 2001:db8:9::/64 is not inside the router certificate's prefixes" in e.args[0]
+        assert config.load("config.json")["prefix"] == "2001:db8:2001::/64"
     in_flash(body)
 
 

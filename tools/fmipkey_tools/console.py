@@ -58,9 +58,11 @@ def cli(ctx, port):
 @json_option
 @click.pass_obj
 def status(port, as_json):
-    """Role, link, prefix, algorithm type, interpreter, free memory, unsaved settings."""
+    """Role, CGA, whether the daemon runs, certificate expiry, keys stored, drops, link, settings."""
     answer = call(port, "status")
-    show(answer, as_json, pairs_table("status", sorted(answer.items())))
+    rows = [(k, ", ".join("%s %s" % kv for kv in sorted(v.items())) or "none" if isinstance(v, dict) else v)
+            for k, v in sorted(answer.items())]
+    show(answer, as_json, pairs_table("status", rows))
 
 
 @cli.command()

@@ -74,13 +74,10 @@ def check_router(key, chain, anchors, cga_prefix, cfg):
     if leaf.ip_blocks is None:
         raise click.UsageError("the router certificate delegates no IPv6 prefix (or inherits one: then pass --anchor "
                                "so the path can be resolved); issue it with fmipkey pki router --prefix")
-    need = [("link prefix " + cfg["prefix"], config.parse_prefix(cfg["prefix"]))]
-    if bytes(cga_prefix) != LINK_LOCAL:  # a link-local CGA needs no delegation
-        need.append(("CGA prefix", bytes(cga_prefix)))
-    for what, p in need:
-        if not x509.covers(leaf, p + bytes(8), 64):
-            raise click.UsageError("%s is not inside the router certificate's prefixes; issue a certificate "
-                                   "for it (fmipkey pki router --prefix) or provision another --prefix" % what)
+    try:
+        identity.check_prefixes(cfg, cga_prefix, leaf)  # the check console set/save makes on the board
+    except ConfigError as e:
+        raise click.UsageError(e.args[0])
 
 
 def existing_bundle(out):
@@ -120,11 +117,11 @@ def write_bundle(out, role, key, params, sec, settings=None, chain=(), anchors=(
         cfg = config.validate(settings)
     except ConfigError as e:
         raise click.UsageError(e.args[0])
-    if role == "mn" and cga_prefix != LINK_LOCAL and cga_prefix != config.parse_prefix(cfg["prefix"]):
-        raise click.UsageError("the MN's CGA is on %s/64, not on the link prefix %s: the AR would not take it "
-                               "as the MN's address there; give --prefix of the CGA's link, or make a CGA on %s "
-                               "(fmipkey cga gen --prefix)" % (config.format_addr(cga_prefix + bytes(8)),
-                                                                cfg["prefix"], cfg["prefix"]))
+    if role == "mn":
+        try:
+            identity.check_prefixes(cfg, cga_prefix, None)
+        except ConfigError as e:
+            raise click.UsageError(e.args[0])
     if not cfg["rsa_min_bits"] <= key.key_size <= cfg["rsa_max_bits"]:
         raise click.UsageError("the key is %d bits; SEND peers here accept %d to %d"
                                % (key.key_size, cfg["rsa_min_bits"], cfg["rsa_max_bits"]))
