@@ -1,29 +1,38 @@
-"""A fmipkey_hw module for a host process: RawIP6 relays each call to the
-rawip6 core running on lwIP in host_tests/c/lwip_relay.c (unix datagram
-sockets), with the binding's names, return values and errors
-(boards/esp32/cmodules/fmipkey_hw/modfmipkey_hw.c). Its fileno() is a socket
-the relay's notify hook makes readable, where the binding is pollable.
-
-Run a firmware process with it: `lwiprelay.install(relay_socket_path)`."""
+# A fmipkey_hw module for the MicroPython unix port: RawIP6 relays each call to
+# the rawip6 core running on lwIP in host_tests/c/lwip_relay.c (unix datagram
+# sockets), with the binding's names, return values and errors
+# (boards/esp32/cmodules/fmipkey_hw/modfmipkey_hw.c). select.poll sees it
+# readable when the relay's notify hook has signalled a queued packet, as it
+# sees the binding's object readable while the ring holds one.
+#
+# Run the firmware with it: lwiprelay.install(relay_socket_path).
 import errno
+import io
 import os
 import socket
 import struct
 import sys
-import tempfile
 
+_AF_UNIX = 1
+_SOCK_DGRAM = 2
+_GET_FILENO = 10    # MP_STREAM_GET_FILENO: poll() then polls that descriptor
 # lwIP err_t -> errno, as the binding's raise_lwip
-ERRNO = {-1: errno.ENOMEM, -2: errno.ENOBUFS, -4: errno.EHOSTUNREACH, -6: errno.EINVAL,
-         -5: errno.EALREADY, -11: errno.ENOTCONN}
+_ERRNO = {-1: errno.ENOMEM, -2: errno.ENOBUFS, -4: errno.EHOSTUNREACH, -6: errno.EINVAL,
+          -5: errno.EALREADY, -11: errno.ENOTCONN}
 
 
-class RawIP6:
+def _addr(path):
+    return struct.pack("@H", _AF_UNIX) + path.encode() + b"\0"   # struct sockaddr_un
+
+
+class RawIP6(io.IOBase):
     relay = None    # the relay's socket path, set by install()
 
     def __init__(self, ifname, addr, prefix=None):
         if ifname not in ("ap", "sta"):
-            raise OSError(errno.ENODEV, "no netif %s" % ifname)
-        self.dir = tempfile.mkdtemp(prefix="fmk-rawip6-")
+            raise OSError(errno.ENODEV)
+        self.dir = "/tmp/fmk-rawip6-" + "".join("%02x" % b for b in os.urandom(6))
+        os.mkdir(self.dir)
         self.ctl = self._bound("ctl")
         self.wake = self._bound("wake")
         self.wake.setblocking(False)
@@ -33,13 +42,12 @@ class RawIP6:
         self._mac = rest[:6]
 
     def _bound(self, name):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        s.bind(self.dir + "/" + name)
-        s.settimeout(5)
+        s = socket.socket(_AF_UNIX, _SOCK_DGRAM)
+        s.bind(_addr(self.dir + "/" + name))
         return s
 
     def _call(self, req):
-        self.ctl.sendto(req, self.relay)
+        self.ctl.sendto(req, _addr(self.relay))
         r = self.ctl.recv(4096)
         if r[:1] != b"r":
             return None, r
@@ -48,17 +56,16 @@ class RawIP6:
     @staticmethod
     def _raise(st):
         if st:
-            e = ERRNO.get(st, errno.EIO)
-            raise OSError(e, "lwIP err %d" % st)
+            raise OSError(_ERRNO.get(st, errno.EIO))
 
-    def fileno(self):
-        return self.wake.fileno()
+    def ioctl(self, req, arg):
+        return self.wake.fileno() if req == _GET_FILENO else 0
 
     def recv(self):
         try:
             while self.wake.recv(64):
                 pass
-        except BlockingIOError:
+        except OSError:   # EAGAIN: every wake-up read
             pass
         _, r = self._call(b"R")
         return (r[7:], r[1:7]) if r[:1] == b"P" else None
@@ -79,7 +86,7 @@ class RawIP6:
                 s.close()
             self.ctl = None
             for name in ("ctl", "wake"):
-                os.unlink(self.dir + "/" + name)
+                os.remove(self.dir + "/" + name)
             os.rmdir(self.dir)
 
 

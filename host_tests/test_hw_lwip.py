@@ -1,11 +1,13 @@
-"""fmipkey_hw's rawip6 core on Debian's lwIP (2.1.3, unix port, tapif): the
-raw-API path an ESP32 access point runs. c/lwip_relay.c runs lwIP on a TAP
-device (its own small netif driver: Debian's tapif overflows its pbufs) bridged into the simulation's link (fmipkey_tools.sim) with the core
-on its netif; the AR daemon (lwip_ar.py: net/esp32.py, CPython) reaches the
-core through lwiprelay.py in place of the MicroPython binding. An MN daemon
-(MicroPython, AF_PACKET) completes CPS/CPA, RtSolPr/PrRtAdv and FBU/FBack
-with it, and lwIP still answers Neighbor Solicitations for the AR's CGA
-while the PCBs are open. The relay is built with AddressSanitizer."""
+"""fmipkey_hw's rawip6 core on Debian's lwIP (2.1.3 with its unix port's
+sys_arch and tcpip thread): the raw-API path an ESP32 access point runs.
+c/lwip_relay.c runs lwIP on a TAP device bridged into the simulation's link
+(fmipkey_tools.sim), with the core on its netif and a small netif driver of
+its own (Debian's tapif overflows its pbufs). The AR daemon (lwip_ar.py:
+net/esp32.py on the MicroPython unix port) reaches the core through
+lwiprelay.py in place of the C binding. An MN daemon (MicroPython, AF_PACKET)
+completes CPS/CPA, RtSolPr/PrRtAdv and FBU/FBack with it, and lwIP still
+answers Neighbor Solicitations for the AR's CGA while the PCBs are open. The
+relay is built with AddressSanitizer."""
 import os
 import shutil
 import subprocess
@@ -25,7 +27,7 @@ if shutil.which("tshark") is None or shutil.which("ip") is None:
 from fmipkey import config  # noqa: E402
 from fmipkey.crypto import cga  # noqa: E402
 from fmipkey_tools import sim as simulation  # noqa: E402
-from fmipkey_tools.sim import Sim, stop, wait_for  # noqa: E402
+from fmipkey_tools.sim import MICROPYTHON, Sim, stop, wait_for  # noqa: E402
 from test_sim import read_pcap  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
@@ -75,8 +77,8 @@ def exchange(relay_bin, tmp_path_factory, request):
         assert relay.poll() is None, (out / "relay.log").read_text()
         alog = sim.dirs["ar"] / "daemon.log"
         sim.logs["ar"] = open(alog, "a")
-        ar = sim.link.spawn("ar", [sys.executable, HERE / "lwip_ar.py", sock, sim.dirs["ar"], "--export-keys"],
-                            sim.logs["ar"])
+        ar = sim.link.spawn("ar", [MICROPYTHON, HERE / "lwip_ar.py", sock, sim.dirs["ar"], "--export-keys"],
+                            sim.logs["ar"], "%s:%s" % (simulation.FIRMWARE, HERE))
         wait_for(lambda: " start " in alog.read_text() or ar.poll() is not None, 15, "the AR to start")
         assert ar.poll() is None, alog.read_text()
         ar_addr = config.format_addr(addr_of(sim.dirs["ar"]))
