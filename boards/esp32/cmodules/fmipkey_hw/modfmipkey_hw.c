@@ -8,7 +8,8 @@
 //     .recv() -> (packet, src_mac) or None
 //     .send(packet)                   a whole IPv6 packet; OSError when lwIP refuses it
 //     .mac() -> bytes                 .stats() -> (rx, rx_full, rx_big, tx, tx_error)
-//     .close()                        select.poll() sees it readable while packets wait
+//     .close()                        select.poll() sees it readable while packets wait;
+//                                     one object at a time: a new one closes the old (soft reset)
 #include <string.h>
 
 #include "py/mperrno.h"
@@ -63,6 +64,11 @@ typedef struct {
     bool open;
 } rawip6_obj_t;
 
+// The one open object. The core's state outlives a soft reset, which drops the
+// object without closing it: a new RawIP6 closes whatever is open first. The
+// pointer is only compared, never followed (it may be stale after a soft reset).
+static rawip6_obj_t *owner;
+
 static const mp_obj_type_t rawip6_type;
 
 static void raise_lwip(int err) {
@@ -85,19 +91,22 @@ static mp_obj_t rawip6_make_new(const mp_obj_type_t *type, size_t n_args, size_t
     if (netif == NULL) {
         mp_raise_OSError(MP_ENODEV);
     }
+    rawip6_obj_t *self = mp_obj_malloc(rawip6_obj_t, type);
+    rawip6_close();
+    owner = NULL;
     // notify NULL: the daemon polls (MP_STREAM_POLL below), nothing runs in the tcpip task for us
     int err = rawip6_open(netif, addr.buf, prefix.buf, NULL);
     if (err != 0) {
         raise_lwip(err);
     }
-    rawip6_obj_t *self = mp_obj_malloc(rawip6_obj_t, type);
     self->open = true;
+    owner = self;
     return MP_OBJ_FROM_PTR(self);
 }
 
 static rawip6_obj_t *opened(mp_obj_t self_in) {
     rawip6_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    if (!self->open) {
+    if (!self->open || self != owner) {
         mp_raise_OSError(MP_EBADF);
     }
     return self;
@@ -150,10 +159,11 @@ static MP_DEFINE_CONST_FUN_OBJ_1(rawip6_stats_obj, py_rawip6_stats);
 
 static mp_obj_t py_rawip6_close(mp_obj_t self_in) {
     rawip6_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    if (self->open) {
-        self->open = false;
+    if (self->open && self == owner) {
         rawip6_close();
+        owner = NULL;
     }
+    self->open = false;
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(rawip6_close_obj, py_rawip6_close);
@@ -163,10 +173,11 @@ static mp_uint_t rawip6_ioctl(mp_obj_t self_in, mp_uint_t request, uintptr_t arg
     rawip6_obj_t *self = MP_OBJ_TO_PTR(self_in);
     if (request == MP_STREAM_POLL) {
         mp_uint_t ready = 0;
-        if ((arg & MP_STREAM_POLL_RD) && self->open && rawip6_pending()) {
+        bool open = self->open && self == owner;
+        if ((arg & MP_STREAM_POLL_RD) && open && rawip6_pending()) {
             ready |= MP_STREAM_POLL_RD;
         }
-        if ((arg & MP_STREAM_POLL_WR) && self->open) {
+        if ((arg & MP_STREAM_POLL_WR) && open) {
             ready |= MP_STREAM_POLL_WR;
         }
         return ready;

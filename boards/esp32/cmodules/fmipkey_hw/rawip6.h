@@ -66,7 +66,8 @@ int rawip6_pending(void);
 void rawip6_get_stats(struct rawip6_stats *out);
 // The netif's MAC address (6 octets), once open.
 void rawip6_mac(uint8_t mac[6]);
-// Removes the PCBs, leaves the groups, removes the address, empties the ring.
+// Removes the PCBs, leaves the groups, removes the addresses, empties the ring;
+// nothing to do when not open.
 void rawip6_close(void);
 
 #endif
