@@ -16,9 +16,10 @@ $(STAMP): requirements.txt requirements-openwrt.txt pyproject.toml
 	touch $@
 
 # Debian packages the tests need: tshark, socat, iproute2; libmbedtls-dev (the mbedTLS backend's tests call
-# the real libmbedcrypto); gcc and liblwip-dev build the ESP32 C module's cores (host_tests/test_hw_*).
+# the real libmbedcrypto); gcc and liblwip-dev build the ESP32 C module's cores (host_tests/test_hw_*);
+# thc-ipv6 floods the hostile link (host_tests/test_hostile.py).
 # Installed when we can (root), else the tests that need them say why they skip.
-DEBS := tshark socat iproute2 libmbedtls-dev gcc liblwip-dev
+DEBS := tshark socat iproute2 libmbedtls-dev gcc liblwip-dev thc-ipv6
 tools:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -15,3 +15,47 @@ def exists(path):
         return True
     except OSError:
         return False
+
+
+def _libc():
+    # MicroPython builds with ffi (OpenWrt's) reach libc's fsync; the stock unix port and the
+    # boards have neither ffi nor os.fsync (littlefs commits a file when it is closed)
+    try:
+        import ffi
+    except ImportError:
+        return None
+    for name in ("libc.so", "libc.so.6"):
+        try:
+            lib = ffi.open(name)
+            return lib.func("i", "fsync", "i"), lib.func("i", "open", "si"), lib.func("i", "close", "i")
+        except OSError:
+            pass
+    return None
+
+
+_LIBC = None if hasattr(os, "fsync") else _libc()
+
+
+def fsync(f):
+    """Push an open file's data to the medium, where the port can (CPython, ffi builds)."""
+    f.flush()
+    if hasattr(os, "fsync"):
+        os.fsync(f.fileno())
+    elif _LIBC is not None:
+        _LIBC[0](f.fileno())
+
+
+def fsync_dir(path):
+    """Make a rename in directory `path` durable, where the port can (a POSIX file system
+    keeps the new name only once the directory is synced)."""
+    if hasattr(os, "fsync"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    elif _LIBC is not None:
+        fd = _LIBC[1](path, 0)
+        if fd >= 0:
+            _LIBC[0](fd)
+            _LIBC[2](fd)

@@ -8,7 +8,7 @@ import os
 import struct
 
 from fmipkey.badf import key_len
-from fmipkey.compat import const
+from fmipkey.compat import const, fsync, fsync_dir
 from fmipkey.crypto import backend, hmac
 from fmipkey.errors import ConfigError, ParseError, VerifyError
 
@@ -32,9 +32,12 @@ _CHUNK = const(256)  # file octets hashed per read: bounds the extra RAM
 
 class KeyStore:
     """Handover keys by CGA. In RAM each key is one dict entry, CGA bytes ->
-    bytes flags+AT | expiry | seq | owner | key (no object per key). When full, expired keys go
-    first; then a new key is refused (counted in `refused`) rather than
-    evicting a live one, so a flood of RtSolPrs cannot push out keys in use."""
+    bytes flags+AT | expiry | seq | owner | key (no object per key). A key no
+    authenticated FBU has used yet is provisional (anyone with a fresh CGA can get
+    one). When the store is full, expired keys go first, then the oldest
+    provisional key (counted in `evicted`); a key an FBU has used is never pushed
+    out by a new request: with only those left the new key is refused (`refused`).
+    docs/hostile-link.md has the whole policy."""
 
     def __init__(self, device_key, max_entries=MAX_ENTRIES, lifetime=HK_LIFETIME):
         if len(device_key) != 32:
@@ -45,6 +48,7 @@ class KeyStore:
         self.max_entries = max_entries
         self.lifetime = lifetime
         self.refused = 0
+        self.evicted = 0
         self.dirty = False  # changed since the last save/load
         self._keys = {}
 
@@ -90,7 +94,7 @@ class KeyStore:
         cga = bytes(cga)
         if cga not in self._keys and len(self._keys) >= self.max_entries:
             self.purge(now)
-            if len(self._keys) >= self.max_entries:
+            if len(self._keys) >= self.max_entries and not self._evict():
                 self.refused += 1
                 return None
         if len(owner) != OWNER_LEN:
@@ -123,6 +127,26 @@ class KeyStore:
         if self._keys.pop(bytes(cga), None) is not None:
             self.dirty = True
 
+    def provisional(self, cga):
+        """True when the CGA has a key that no authenticated FBU has used yet."""
+        rec = self._keys.get(bytes(cga))
+        return rec is not None and not rec[0] & SEQ_SET
+
+    def _evict(self):
+        # the oldest provisional key: all keys live `lifetime`, so the earliest expiry was issued first
+        old, oldest = None, None
+        for cga, rec in self._keys.items():
+            if not rec[0] & SEQ_SET:
+                e = struct.unpack_from(">I", rec, 1)[0]
+                if oldest is None or e < oldest:
+                    old, oldest = cga, e
+        if old is None:
+            return False
+        del self._keys[old]
+        self.evicted += 1
+        self.dirty = True
+        return True
+
     def purge(self, now):
         """Drop every expired key; returns how many."""
         gone = [c for c, rec in self._keys.items() if now >= struct.unpack_from(">BI", rec)[1]]
@@ -133,8 +157,9 @@ class KeyStore:
         return len(gone)
 
     def save(self, path):
-        """Seal every key into `path`: write `path`.tmp, then rename it over
-        `path` (atomic on POSIX and littlefs), so a crash leaves the old file.
+        """Seal every key into `path`: write `path`.tmp, sync it, rename it over
+        `path` (atomic on POSIX and littlefs) and sync the directory, so a crash or
+        a power loss leaves the old file or the new one.
         Streams record by record: no copy of the whole store in RAM."""
         nonce = backend.random_bytes(_NONCE)
         ctr = _Ctr(self._enc, nonce)
@@ -148,7 +173,9 @@ class KeyStore:
                     h.update(ct)
                     f.write(ct)
                 f.write(hmac.digest("sha256", self._mac, h.digest()))
+                fsync(f)                   # the data on the medium before the name points at it
             os.rename(tmp, path)
+            fsync_dir(_dirname(path))      # and the new name too: power loss keeps old or new
         except Exception:  # OSError, or MemoryError mid-write: leave no half file behind
             try:
                 os.remove(tmp)
@@ -200,6 +227,11 @@ class KeyStore:
                 raise VerifyError("key store file: changed while loading")
         self._keys = keys
         self.dirty = False
+
+
+def _dirname(path):
+    i = path.rfind("/")
+    return "." if i < 0 else path[:i] or "/"
 
 
 def _read(f, n, h):

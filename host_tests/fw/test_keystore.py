@@ -81,20 +81,40 @@ def test_purge_counts_expired():
     assert ks.purge(T0 + 120) == 0
 
 
-def test_full_store_refuses_then_reuses_expired_slots():
+def test_full_store_evicts_the_oldest_provisional_key_never_a_used_one():
     ks = KeyStore(DEV, max_entries=3, lifetime=100)
     for i in range(3):
         assert ks.put(cga(i), key(i), 0, T0 + i) is not None
-    assert ks.put(cga(9), key(9), 0, T0 + 10) is None
-    assert ks.refused == 1 and len(ks) == 3 and ks.get(cga(9), T0 + 10) is None
-    # every live key survived the flood
-    for i in range(3):
-        assert ks.get(cga(i), T0 + 10)[0] == key(i)
+    ks.accept_seq(cga(0), 1)                  # cga(0)'s key authenticated an FBU: used
+    assert ks.provisional(cga(1)) and not ks.provisional(cga(0))
+    # full: the oldest provisional key (cga(1)) makes room, the used one stays
+    assert ks.put(cga(9), key(9), 0, T0 + 10) == T0 + 110
+    assert ks.evicted == 1 and len(ks) == 3 and ks.get(cga(1), T0 + 10) is None
+    assert ks.get(cga(0), T0 + 10)[0] == key(0) and ks.get(cga(2), T0 + 10)[0] == key(2)
     # replacing an existing CGA's key is not a new entry
-    assert ks.put(cga(1), key(5), 0, T0 + 10) == T0 + 110
+    assert ks.put(cga(2), key(5), 0, T0 + 10) == T0 + 110 and ks.evicted == 1
+    # only used keys left: a new request is refused, every used key survives it
+    ks.accept_seq(cga(2), 1)
+    ks.accept_seq(cga(9), 1)
+    assert ks.put(cga(7), key(7), 0, T0 + 11) is None
+    assert ks.refused == 1 and ks.evicted == 1 and len(ks) == 3
     # once cga(0) has expired, its slot takes the new key
-    assert ks.put(cga(9), key(9), 0, T0 + 100) == T0 + 200
+    assert ks.put(cga(7), key(7), 0, T0 + 100) == T0 + 200
     assert ks.get(cga(0), T0 + 100) is None and len(ks) == 3 and ks.refused == 1
+
+
+def test_a_flood_of_provisional_keys_leaves_every_used_key():
+    ks = KeyStore(DEV, max_entries=8, lifetime=10000)
+    for i in range(4):
+        ks.put(cga(i), key(i), 0, T0)
+        ks.accept_seq(cga(i), 5)
+    for i in range(100, 1100):                # 1,000 fresh CGAs ask one after another
+        assert ks.put(cga(i), key(i & 0xFF), 0, T0 + i) is not None   # ages to the second
+    assert len(ks) == 8 and ks.evicted == 996 and ks.refused == 0
+    for i in range(4):
+        assert ks.get(cga(i), T0 + 2000)[0] == key(i) and ks.last_seq(cga(i)) == 5
+    for i in range(1096, 1100):               # the newest provisional keys are the ones kept
+        assert ks.provisional(cga(i))
 
 
 def test_issue_returns_existing_key_else_new_random_one():
@@ -106,6 +126,8 @@ def test_issue_returns_existing_key_else_new_random_one():
     k2, at2, _ = ks.issue(cga(2), 1, T0)
     assert len(k2) == 32 and at2 == 1 and k2[:20] != k1
     assert ks.issue(cga(2), 0, T0 + 5) == (k2, 1, T0 + 43200)   # a weaker AT asked: the stronger key
+    ks.accept_seq(cga(1), 1)
+    ks.accept_seq(cga(2), 1)
     assert ks.issue(cga(3), 0, T0) is None and ks.refused == 1
 
 

@@ -238,13 +238,15 @@ class Sim:
         `fmipkey flash` wrote to a (virtual) board's flash, and nothing else on its path."""
         self.dirs[name] = self.pypath[name] = Path(flash_dir).resolve()
 
-    def daemon(self, name, *args):
-        """The firmware daemon for bundle `name`, logging to <bundle>/daemon.log; returns once its link is open."""
+    def daemon(self, name, *args, export=True):
+        """The firmware daemon for bundle `name`, logging to <bundle>/daemon.log; returns once its link is open.
+        export: --export-keys (hk.json, for the demo's checks)."""
         log = self.dirs[name] / "daemon.log"
         if name not in self.logs:
             self.logs[name] = open(log, "a")
         before = log.read_text().count(" start ")
-        p = self.link.spawn(name, [MICROPYTHON, "-m", "fmipkey.main", self.dirs[name], "--export-keys"] + list(args),
+        p = self.link.spawn(name, [MICROPYTHON, "-m", "fmipkey.main", self.dirs[name]]
+                            + ["--export-keys"] * export + list(args),
                             self.logs[name], self.pypath[name])
         wait_for(lambda: log.read_text().count(" start ") > before or p.poll() is not None, 15, name + " to start")
         return p

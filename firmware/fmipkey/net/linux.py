@@ -21,6 +21,10 @@ _EAGAIN = const(11)
 _ETH_HLEN = const(14)
 
 _CPYTHON = sys.implementation.name == "cpython"
+_SO_ATTACH_FILTER = const(26)
+# classic BPF over the Ethernet frame: load octet/half-word at k, jump if A == k, return k
+_LDB, _LDH, _LDW, _JEQ, _RET = 0x30, 0x28, 0x20, 0x15, 0x06
+_NH_MH, _NH_DSTOPTS, _NH_ICMPV6 = 135, 60, 58
 
 
 def _sysfs(ifname, name):
@@ -53,6 +57,27 @@ class Link:
         self.sock.setsockopt(_SOL_PACKET, _PACKET_ADD_MEMBERSHIP,
                              struct.pack("@iHH8s", self.ifindex, _PACKET_MR_ALLMULTI, 0, b""))
         self.sock.setblocking(False)
+
+    def accept_only(self, icmp_types, blocked=()):
+        """Have the kernel pass on only what the engine reads: ICMPv6 of `icmp_types` and
+        Mobility Header packets, from any MAC but those in `blocked` (a flooding source).
+        Frames filtered out never cost the daemon a wake-up (a flood of Router
+        Advertisements or Neighbor Solicitations no longer competes with an RtSolPr)."""
+        n = len(icmp_types)
+        drop = 4 * len(blocked) + 5 + n       # the index of "return 0"; "return all" follows it
+        prog = []
+        for mac in blocked:     # A = octets 6-9 of the frame, then 10-11: the source MAC
+            pc = len(prog)
+            prog += [(_LDW, 0, 0, 6), (_JEQ, 0, 2, int.from_bytes(mac[:4], "big")),
+                     (_LDH, 0, 0, 10), (_JEQ, drop - pc - 4, 0, int.from_bytes(mac[4:], "big"))]
+        # jumps count from the next instruction
+        prog += [(_LDB, 0, 0, 20), (_JEQ, n + 4, 0, _NH_MH), (_JEQ, n + 3, 0, _NH_DSTOPTS),
+                 (_JEQ, 0, n + 1, _NH_ICMPV6), (_LDB, 0, 0, _ETH_HLEN + 40)]
+        for i, t in enumerate(icmp_types):
+            prog.append((_JEQ, n - i, 0, t))
+        prog += [(_RET, 0, 0, 0), (_RET, 0, 0, 0xFFFF)]
+        code = b"".join(struct.pack("@HBBI", *ins) for ins in prog)
+        self.sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, struct.pack("@HP", len(prog), _address(code)))
 
     def fileno(self):
         return self.sock.fileno()
@@ -97,3 +122,12 @@ class Link:
 
     def close(self):
         self.sock.close()
+
+
+def _address(buf):
+    """The address of a bytes object's data, for a struct sock_fprog."""
+    if _CPYTHON:
+        import ctypes
+        return ctypes.cast(ctypes.c_char_p(buf), ctypes.c_void_p).value
+    import uctypes
+    return uctypes.addressof(buf)
