@@ -187,6 +187,7 @@ def test_key_size_limits():
 def test_keystore_full():
     ar = make_ar(keystore_max=1)
     exchange(ar, rtsolpr(MN, ar.addr, HKEPK.public))
+    ar.keystore.accept_seq(MN.addr, 1)      # an FBU used it: a new request cannot evict it
     other = Node("rsa1024_b.pem", bytes(15) + b"\x01")
     refused(ar, rtsolpr(other, ar.addr, HKEPK.public), mn=other)
     assert ar.counters["keys.refused.full"] == 1 and ar.keystore.get(other.addr, NOW) is None

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa as crsa, util
 
 from fmipkey import config, identity, send
 from fmipkey.crypto import cga
+from fmipkey.errors import ParseError
 from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
 from fmipkey_tools import sim as simmod
 
@@ -173,6 +174,102 @@ def relay_cmd(src, dst, duration):
     print(relay(src, dst, duration))
 
 
+class KeyClient:
+    """Asks the AR for handover keys from fresh Sec 0 CGAs and checks them with FBUs, as many
+    MNs would (the crash-safety cycles). Runs inside an MN's namespace."""
+
+    def __init__(self, ifname, ar_addr, nkeys=8):
+        self.link = _link(ifname)
+        self.ar = ar_addr
+        self.prefix = config.parse_prefix(simmod.AR_PREFIX)
+        self.keys = [crsa.generate_private_key(65537, 1024) for _ in range(nkeys)]
+        self.spkis = [_spki(k) for k in self.keys]
+        self.hkepk = {}       # CGA -> the private key its key is encrypted to
+        self.seq = {}         # CGA -> last FBU sequence number sent
+        self.n = 0
+        self.poll = select.poll()
+        self.poll.register(self.link.fileno(), select.POLLIN)
+
+    def _packets(self, until):
+        while True:
+            left = until - time.time()
+            if left <= 0:
+                return
+            if self.poll.poll(int(left * 1000) + 1):
+                r = self.link.recv()
+                while r is not None:
+                    yield r[0]
+                    r = self.link.recv()
+
+    def ask(self, count, wait):
+        """Send `count` key requests from new CGAs; returns [(cga, at, key)] of the Handover Key
+        Replies that arrive within `wait` s."""
+        rng = random.Random(self.n)
+        for _ in range(count):
+            i = self.n
+            self.n += 1
+            params = cga.encode(os.urandom(16), self.prefix, 0, self.spkis[i % len(self.keys)])
+            src = cga.address(params, 0)
+            hk = self.keys[(i + 1) % len(self.keys)]
+            self.hkepk[src] = hk
+            body = _hk_request_body(rng, self.spkis[(i + 1) % len(self.keys)])
+            msg = _signed(body, src, params, self.keys[i % len(self.keys)], time.time(), os.urandom(6))
+            icmp6.set_checksum(msg, src, ALL_ROUTERS)
+            self.link.send(icmp6.ipv6_header(src, ALL_ROUTERS, icmp6.NH_ICMPV6, len(msg)) + bytes(msg))
+        got = []
+        for pkt in self._packets(time.time() + wait):
+            ip = icmp6.IPv6(pkt)
+            dst = bytes(ip.dst)
+            if ip.nh != icmp6.NH_ICMPV6 or dst not in self.hkepk or ip.payload[0] != fmip.ICMP_FMIP:
+                continue
+            m = fmip.parse(ip.payload)
+            o = m.find(ndopt.HK_REPLY)
+            if m.subtype == fmip.PRRTADV and o is not None:
+                at, _, enc = ndopt.parse_hk_reply(m.raw, o[0], o[1])
+                got.append((dst, at, self.hkepk[dst].decrypt(bytes(enc), padding.PKCS1v15())))
+        return got
+
+    def fbu(self, mn, at, key, wait):
+        """An FBU from `mn` authenticated with `key`; the FBack's status, or None if none came."""
+        from fmipkey import badf
+        seq = self.seq[mn] = (self.seq.get(mn, 0) + 1) & 0xFFFF
+        ncoa = config.parse_prefix(simmod.NAR_PREFIX) + mn[8:]
+        m, off = mh.fbu(seq, 300, alt_coa=ncoa, auth_len=badf.auth_len(at))
+        badf.sign(key, at, m, off, ncoa, self.ar)
+        self.link.send(mh.packet(mn, self.ar, m, home=mn, hlim=255))
+        for pkt in self._packets(time.time() + wait):
+            try:
+                ip, _, r = mh.parse_packet(pkt)
+            except ParseError:
+                continue
+            if r.type == mh.FBACK and bytes(ip.dst) == mn and r.seq == seq and badf.verify(key, at, r, ncoa, self.ar):
+                return r.status
+        return None
+
+
+def key_client(ifname, ar_hex):
+    """The KeyClient behind a line protocol on stdin/stdout: `ask N WAIT` -> one line per key
+    (cga at key, hex) then `end`; `fbu CGA AT KEY WAIT` -> the FBack's status or `none`."""
+    c = KeyClient(ifname, bytes.fromhex(ar_hex))
+    print("ready", flush=True)
+    for line in sys.stdin:
+        w = line.split()
+        if w[0] == "ask":
+            for mn, at, key in c.ask(int(w[1]), float(w[2])):
+                print(mn.hex(), at, key.hex())
+            print("end", flush=True)
+        elif w[0] == "fbu":
+            st = c.fbu(bytes.fromhex(w[1]), int(w[2]), bytes.fromhex(w[3]), float(w[4]))
+            print("none" if st is None else st, flush=True)
+
+
+@cli.command("keyclient")
+@click.argument("ifname")
+@click.argument("ar_hex")
+def keyclient_cmd(ifname, ar_hex):
+    key_client(ifname, ar_hex)
+
+
 def write_frames(path, frames):
     with open(path, "wb") as f:
         for fr in frames:
@@ -296,8 +393,13 @@ class Attacks:
         return [b"\x33\x33\x00\x00\x00\x02" + ATTACKER_MAC + b"\x86\xdd" + mutate(self.rng, good) for _ in range(n)]
 
     def sim_ar_addr(self):
-        b = str(self.sim.dirs["ar"])
-        return identity.load(b, config.load(b + "/config.json")).addr
+        return ar_addr(self.sim)
+
+
+def ar_addr(sim):
+    """The AR's CGA in a simulation's bundles."""
+    b = str(sim.dirs["ar"])
+    return identity.load(b, config.load(b + "/config.json")).addr
 
 
 def mutate(rng, good):
@@ -446,6 +548,54 @@ class HostileLink:
                 "p50_ms": _round(_pct(done, 0.5)), "p99_ms": _round(_pct(done, 0.99)),
                 "ar_cpu": round(cpu, 3), "ar_rss_mib": round(rss, 1),
                 "ar_received": c1.get("received", 0) - c0.get("received", 0), "ar_drops": drops}
+
+
+def crash_cycles(out, cycles, per=2, seed=5269):
+    """Kill -9 the AR daemon `cycles` times at random moments while it issues and persists keys
+    for fresh CGAs (`per` requests a cycle), restarting it each time. After each restart, every
+    key acknowledged (a PrRtAdv decrypted) in the cycle before, and two older ones, must still
+    authenticate an FBU (FBack status 0). Returns the counts."""
+    rng = random.Random(seed)
+    stats = {"cycles": cycles, "keys_acknowledged": 0, "fbus_checked": 0, "fbus_accepted": 0, "store_refused": 0}
+    sim = simmod.Sim(out, mns=1)
+    with sim:
+        path = sim.dirs["ar"] / "config.json"
+        cfg = json.loads(path.read_text())
+        cfg.update(keystore_max=4 * per * cycles + 16, keys_per_pubkey=100000)   # nothing evicted or refused
+        path.write_text(json.dumps(cfg))
+        client = subprocess.Popen(["ip", "netns", "exec", sim.link.ns["mn"], sys.executable, "-m",
+                                   "fmipkey_tools.hostile", "keyclient", "eth0", ar_addr(sim).hex()],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        sim.link.procs.append(client)
+        if client.stdout.readline().strip() != "ready":
+            raise click.ClickException("the key client did not start")
+
+        def ask(line):
+            client.stdin.write(line + "\n")
+            client.stdin.flush()
+
+        acked, last = [], []
+        for i in range(cycles + 1):
+            ar = sim.daemon("ar", export=False)
+            for mn, at, key in last + rng.sample(acked, min(2, len(acked))):
+                ask("fbu %s %d %s 1.0" % (mn.hex(), at, key.hex()))
+                stats["fbus_checked"] += 1
+                stats["fbus_accepted"] += client.stdout.readline().strip() == "0"
+            if i == cycles:
+                simmod.stop(ar)
+                break
+            ask("ask %d 0.2" % per)
+            time.sleep(rng.uniform(0.0, 0.1))     # anywhere from before the first request to after the last save
+            ar.kill()
+            ar.wait()
+            acked += last
+            last = []
+            for line in iter(client.stdout.readline, "end\n"):
+                mn, at, key = line.split()
+                last.append((bytes.fromhex(mn), int(at), bytes.fromhex(key)))
+            stats["keys_acknowledged"] += len(last)
+        stats["store_refused"] = (sim.dirs["ar"] / "daemon.log").read_text().count(" keystore ignored")
+    return stats
 
 
 # (kind, frames kind or thc tool, rates): the issue's floods; rate 0 is as fast as the attacker can
