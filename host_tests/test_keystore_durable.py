@@ -29,3 +29,31 @@ def test_save_syncs_the_file_before_the_rename_and_the_directory_after(tmp_path,
     back = KeyStore(bytes(32))
     back.load(path, time.time())
     assert back.get(bytes(16), time.time()) == ks.get(bytes(16), time.time())
+
+
+def test_without_os_fsync_libc_fsync_is_reached_through_ffi(tmp_path, monkeypatch):
+    """A MicroPython build with ffi (OpenWrt's) has no os.fsync: compat calls libc's. Here the
+    ffi stand-in over ctypes (ffi_ctypes.py) reaches the real libc, so the type codes and the
+    library names are checked; each call returns 0 only for a real open descriptor."""
+    import sys
+
+    import ffi_ctypes
+    from fmipkey import compat
+    monkeypatch.setitem(sys.modules, "ffi", ffi_ctypes)
+    libc = compat._libc()
+    assert libc is not None
+    fsync, open_, close = libc
+    with open(tmp_path / "f", "wb") as f:
+        f.write(b"x")
+        f.flush()
+        assert fsync(f.fileno()) == 0
+    fd = open_(str(tmp_path), 0)
+    assert fd >= 0 and fsync(fd) == 0 and close(fd) == 0
+    assert fsync(fd) == -1                   # closed: the result is libc's, not a constant
+    calls = []
+    monkeypatch.setattr(compat, "_LIBC", (lambda fd: calls.append(fd) or fsync(fd), open_, close))
+    monkeypatch.delattr(os, "fsync")
+    ks = KeyStore(bytes(32))
+    ks.issue(bytes(16), 0, time.time())
+    ks.save(str(tmp_path / "keystore.bin"))
+    assert len(calls) == 2                   # the file, then its directory
