@@ -30,7 +30,7 @@ from fmipkey.errors import ParseError
 from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
 from fmipkey_tools import sim as simmod
 
-ALL_ROUTERS = b"\xff\x02" + bytes(13) + b"\x02"
+ALL_ROUTERS = icmp6.ALL_ROUTERS
 ATTACKER_MAC = b"\x02\x00\x00\x00\x0a\x0c"   # unicast: a bridge drops frames from a group MAC
 EXCHANGE_CAP = 3.0     # s: an exchange not done by then counts as failed
 EXCHANGE_GAP = 0.4     # s from one exchange's start to the next: an MN sends 3 RtSolPrs/s at most
@@ -223,9 +223,9 @@ class KeyClient:
             if ip.nh != icmp6.NH_ICMPV6 or dst not in self.hkepk or ip.payload[0] != fmip.ICMP_FMIP:
                 continue
             m = fmip.parse(ip.payload)
-            o = m.find(ndopt.HK_REPLY)
-            if m.subtype == fmip.PRRTADV and o is not None:
-                at, _, enc = ndopt.parse_hk_reply(m.raw, o[0], o[1])
+            reply = m.option(ndopt.HK_REPLY, ndopt.parse_hk_reply)
+            if isinstance(m, fmip.PrRtAdv) and reply is not None:
+                at, _, enc = reply
                 got.append((dst, at, self.hkepk[dst].decrypt(bytes(enc), padding.PKCS1v15())))
         return got
 
@@ -234,7 +234,7 @@ class KeyClient:
         from fmipkey import badf
         seq = self.seq[mn] = (self.seq.get(mn, 0) + 1) & 0xFFFF
         ncoa = config.parse_prefix(simmod.NAR_PREFIX) + mn[8:]
-        m, off = mh.fbu(seq, 300, alt_coa=ncoa, auth_len=badf.auth_len(at))
+        m, off = mh.Fbu.emit(seq, 300, alt_coa=ncoa, auth_len=badf.auth_len(at))
         badf.sign(key, at, m, off, ncoa, self.ar)
         self.link.send(mh.packet(mn, self.ar, m, home=mn, hlim=255))
         for pkt in self._packets(time.time() + wait):
@@ -242,7 +242,7 @@ class KeyClient:
                 ip, _, r = mh.parse_packet(pkt)
             except ParseError:
                 continue
-            if r.type == mh.FBACK and bytes(ip.dst) == mn and r.seq == seq and badf.verify(key, at, r, ncoa, self.ar):
+            if isinstance(r, mh.Fback) and bytes(ip.dst) == mn and r.seq == seq and badf.verify(key, at, r, ncoa, self.ar):
                 return r.status
         return None
 
@@ -304,7 +304,7 @@ def _rand_addr(rng, prefix8):
 
 
 def _hk_request_body(rng, spki):
-    return fmip.rtsolpr(rng.getrandbits(16) or 1, ndopt.fmip_lla(ndopt.LLA_WILDCARD, b"") + ndopt.hk_request(0, spki))
+    return fmip.RtSolPr.emit(rng.getrandbits(16) or 1, ndopt.fmip_lla(ndopt.LLA_WILDCARD, b"") + ndopt.hk_request(0, spki))
 
 
 def _spki(k):
@@ -366,13 +366,13 @@ class Attacks:
     def rtsolpr_unsecured(self, n):
         """Plain RtSolPrs (no SEND options), each from another address."""
         return [_frame(self.mcast, _rand_addr(self.rng, self.prefix), ALL_ROUTERS,
-                       fmip.rtsolpr(self.rng.getrandbits(16) or 1, ndopt.fmip_lla(ndopt.LLA_WILDCARD, b"")))
+                       fmip.RtSolPr.emit(self.rng.getrandbits(16) or 1, ndopt.fmip_lla(ndopt.LLA_WILDCARD, b"")))
                 for _ in range(n)]
 
     def cps(self, n):
         """CPS to all-routers, each from another link-local address."""
         return [_frame(self.mcast, _rand_addr(self.rng, simmod.LINK_LOCAL), ALL_ROUTERS,
-                       certpath.cps(self.rng.getrandbits(16) or 1)) for _ in range(n)]
+                       certpath.Cps.emit(self.rng.getrandbits(16) or 1)) for _ in range(n)]
 
     def cga_fresh(self, n):
         """Every RtSolPr from a new Sec 0 CGA with a valid signature and a Handover Key Request."""
@@ -388,7 +388,7 @@ class Attacks:
         """Mutated valid packets (RtSolPr, CPS, FBU) and random ones, ICMPv6 and Mobility Header."""
         good = [f[14:] for f in self.rtsolpr_forged(4) + self.rtsolpr_replay(1) + self.cps(4)]
         src = _rand_addr(self.rng, self.prefix)
-        m, _ = mh.fbu(7, 300, alt_coa=src, auth_len=12)
+        m, _ = mh.Fbu.emit(7, 300, alt_coa=src, auth_len=12)
         good.append(mh.packet(src, self.sim_ar_addr(), m, home=src, hlim=255))
         return [b"\x33\x33\x00\x00\x00\x02" + ATTACKER_MAC + b"\x86\xdd" + mutate(self.rng, good) for _ in range(n)]
 
