@@ -158,7 +158,7 @@ def opkg_install(ipk, root):
         (info / ("fmipkey." + name)).write_bytes(data)
         (info / ("fmipkey." + name)).chmod(mode)
     with tarfile.open(fileobj=io.BytesIO(read["data.tar.gz"]), mode="r:gz") as data:
-        names = [m.name[1:] for m in data.getmembers() if m.isfile()]
+        names = [m.name[1:] for m in data.getmembers() if not m.isdir()]
         data.extractall(root, filter="tar")
     (info / "fmipkey.list").write_text("".join(n + "\n" for n in names))
     return control, names
@@ -180,7 +180,9 @@ def test_packages_are_named_and_hold_the_firmware_and_no_secrets(built):
     assert mpy == ["usr/lib/micropython/" + s for s in sources]
     for p in mpy:   # .mpy v6 from MicroPython 1.23's mpy-cross: 'M', 6, no native code
         assert files[p][0][:3] == b"M\x06\x00", p
-    assert set(files) - set(mpy) == {"etc/init.d/fmipkey", "etc/config/fmipkey", "lib/upgrade/keep.d/fmipkey"}
+    assert set(files) - set(mpy) == {"etc/init.d/fmipkey", "etc/config/fmipkey", "lib/upgrade/keep.d/fmipkey",
+                                     "usr/bin/fmipkey"}
+    assert files["usr/bin/fmipkey"] == (b"micropython", None)   # a symbolic link
     for data, _ in files.values():
         assert not re.search(rb"-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----\r?\n[A-Za-z0-9+/]", data)
 
@@ -193,6 +195,7 @@ def test_sdk_makefile_builds_the_same_version_and_files(built):
     assert "DEPENDS:=+%s" % package.DEPENDS in text
     for path, (name, _) in package.BOARD_FILES.items():
         assert "files/%s $(1)/%s" % (name, path) in text, path
+    assert "$(LN) micropython $(1)/usr/bin/fmipkey" in text
     assert "$(file <$(HERE)/files/postinst)" in text and "$(file <$(HERE)/files/prerm)" in text
     assert "/etc/config/fmipkey" in text.split("define Package/fmipkey/conffiles")[1].split("endef")[0]
 
@@ -220,13 +223,14 @@ def test_apk_is_a_v2_package(built):
     assert info["datahash"] == hashlib.sha256(data_gz).hexdigest()
     assert control[".post-install"] == (package.FILES / "postinst").read_bytes()
     with tarfile.open(fileobj=io.BytesIO(data)) as t:
-        members = {m.name: m for m in t.getmembers() if m.isfile()}
-        got = {n: t.extractfile(m).read() for n, m in members.items()}
+        members = {m.name: m for m in t.getmembers() if not m.isdir()}
+        got = {n: t.extractfile(m).read() if m.isfile() else m.linkname.encode() for n, m in members.items()}
     for name, m in members.items():
         assert m.pax_headers["APK-TOOLS.checksum.SHA1"] == hashlib.sha1(got[name]).hexdigest()
     lists = "lib/apk/packages/fmipkey."
     for path, (content, mode) in files.items():
-        assert got[path] == content and members[path].mode == mode
+        assert got[path] == content
+        assert members[path].issym() if mode is None else members[path].mode == mode
     assert got[lists + "conffiles"] == b"/etc/config/fmipkey\n"
     assert got[lists + "conffiles_static"].decode().split() == [
         "/etc/config/fmipkey", hashlib.sha256(files["etc/config/fmipkey"][0]).hexdigest()]
@@ -245,6 +249,7 @@ def test_opkg_install_into_an_empty_root_and_postinst_with_ipkg_instroot(built, 
     assert sorted(n[1:] for n in names) == sorted(files)
     assert (root / "etc/init.d/fmipkey").stat().st_mode & 0o777 == 0o755
     assert (root / "etc/config/fmipkey").stat().st_mode & 0o777 == 0o600
+    assert os.readlink(root / "usr/bin/fmipkey") == "micropython"   # the router's micropython-mbedtls
     # postinst as opkg runs it offline: anything it tried to run would be recorded here
     calls = tmp_path / "calls"
     stubs = tmp_path / "stubs"
@@ -313,7 +318,7 @@ def test_installed_service_runs_the_ar_to_a_handover(built, tmp_path):
         names = [r[0] for r in records]
         assert names[:1] == ["procd_open_instance"] and "procd_close_instance" in names, records
         (command,) = param(records, "command")
-        assert command == ["/usr/bin/micropython", "-m", "fmipkey.main", "--uci", "/etc/config/fmipkey"]
+        assert command == ["/usr/bin/fmipkey", "-m", "fmipkey.main", "--uci", "/etc/config/fmipkey"]
         assert param(records, "respawn") == [[]] and param(records, "stdout") == [["1"]]
         assert param(records, "stderr") == [["1"]]
         assert param(records, "file") == [["/etc/config/fmipkey", "/etc/fmipkey/config.json"]]
