@@ -25,6 +25,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from fmipkey import config, keystore
 from fmipkey_tools import package
@@ -32,15 +33,14 @@ from fmipkey_tools import package
 ROOT = Path(__file__).resolve().parent.parent
 MAKEFILE = ROOT / "boards" / "openwrt" / "Makefile"
 
-if os.geteuid() != 0:
-    pytest.skip("the installed root is mounted over /etc, /usr and /var in a mount namespace: needs root",
-                allow_module_level=True)
-missing = [t for t in ("tshark", "ip", "unshare") if shutil.which(t) is None]
-if missing:
-    pytest.skip("needs %s (make tools)" % ", ".join(missing), allow_module_level=True)
+from fmipkey_tools import sim as simtool
+from fmipkey_tools.cli import main
+from fmipkey_tools.sim import MICROPYTHON, Sim, message_name, packets, stop, wait_for
 
-from fmipkey_tools import sim as simtool  # noqa: E402
-from fmipkey_tools.sim import MICROPYTHON, Sim, message_name, packets, stop, wait_for  # noqa: E402
+missing = [t for t in ("tshark", "ip", "unshare") if shutil.which(t) is None]
+# the installed root is mounted over /etc, /usr and /var in a mount namespace
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or bool(missing), reason="needs root and %s (make tools)"
+                                % ", ".join(("tshark", "ip", "unshare")))
 
 # procd's and functions.sh's helpers as start_service and service_triggers call them: the
 # procd ones record their arguments (one line, \x1f between them), config_load/config_get
@@ -187,6 +187,14 @@ def test_packages_are_named_and_hold_the_firmware_and_no_secrets(built):
         assert not re.search(rb"-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----\r?\n[A-Za-z0-9+/]", data)
 
 
+def test_cli_writes_both_packages(tmp_path):
+    r = CliRunner().invoke(main, ["package", "openwrt", "--out", str(tmp_path)], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fmipkey-%s.apk" % package.VERSION,
+                                                          "fmipkey_%s_all.ipk" % package.VERSION]
+    assert "wrote %s (opkg install)" % (tmp_path / ("fmipkey_%s_all.ipk" % package.VERSION)) in r.output
+
+
 def test_sdk_makefile_builds_the_same_version_and_files(built):
     text = MAKEFILE.read_text()
     version = re.search(r"(?m)^PKG_VERSION:=(\S+)", text).group(1)
@@ -292,6 +300,7 @@ def param(records, name):
     return [r[2:] for r in records if r[:2] == ["procd_set_param", name]]
 
 
+@needs_root
 def test_installed_service_runs_the_ar_to_a_handover(built, tmp_path):
     ipk, _, _ = built
     router = Router(tmp_path)
@@ -363,6 +372,7 @@ def ar_bundle(tmp_path_factory):
     return out / "ar"
 
 
+@needs_root
 @pytest.mark.parametrize("case", ["uci typo", "missing bundle", "no cryptolib"])
 def test_a_bad_setup_is_one_log_line_and_nothing_started(built, ar_bundle, tmp_path, case):
     ipk, _, _ = built
