@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from test_send_interop import TAG, cga_address, csum, opt, with_csum
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0] + "/fw")
-from arfix import ALL_ROUTERS, AP_NAR, AP_UNKNOWN, NCOA, NOW, Node, cps, fbu, key, make_ar, rtsolpr  # noqa: E402
+from arfix import ALL_ROUTERS, AP_NAR, AP_UNKNOWN, NCOA, NOW, Node, binding, cps, fbu, key, make_ar, rtsolpr  # noqa: E402
 from fwtest import DATA  # noqa: E402
 
 from fmipkey.wire import mh  # noqa: E402
@@ -116,7 +116,7 @@ def test_fback_badf_recomputes_with_hmac():
         assert fb[b] == 21 and fb[b + 1] == 4 + n and fb[b + 2:b + 6] == bytes(4)
         data = NCOA + ar.addr + fb[:4] + b"\0\0" + fb[6:len(fb) - n]
         assert fb[len(fb) - n:] == hmac.new(key, data, alg).digest()[:n]
-        assert ar.bindings[src] == (NCOA, NOW + 120)
+        assert binding(ar, src) == (NCOA, NOW + 120)
 
 
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")

@@ -96,7 +96,7 @@ def test_sim_flashed_option(tmp_path):
                        capture_output=True, text=True, cwd=str(ROOT), timeout=120)
     assert r.returncode == 0 and r.stdout.rstrip().endswith("PASS"), r.stdout + r.stderr
     assert "the AR runs from %s" % (out / "ar-flash") in r.stdout
-    assert (out / "ar-flash" / "fmipkey" / "ar.mpy").exists()
+    assert (out / "ar-flash" / "fmipkey" / "ar" / "__init__.mpy").exists()
     assert hk(out / "ar-flash") and hk(out / "ar-flash")[0]["key"] == hk(out / "mn")[0]["key"]
 
 

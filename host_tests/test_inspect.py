@@ -347,7 +347,7 @@ def test_real_access_router_and_mobile_node(tmp_path):
     assert names[0] == "CPS" and names.count("CPA") == 2 and names[-4:] == ["RtSolPr", "PrRtAdv", "FBU", "FBack"]
     adv = recs[-3]
     assert adv["checks"]["signature"]["detail"] == "CGA key, certified in a CPA"
-    assert adv["handover_key"]["key"] == mn.keys[(ar.addr, mn.addr)][0].hex() and adv["handover_key"]["at"] == 1
+    assert adv["handover_key"]["key"] == mn.keys[(ar.addr, mn.addr)].key.hex() and adv["handover_key"]["at"] == 1
     assert recs[-2]["checks"]["badf"]["result"] == "ok" and recs[-1]["checks"]["badf"]["result"] == "ok"
 
 

@@ -44,7 +44,8 @@ def test_key_encrypted_by_openssl_is_stored():
     enc = load_der_public_key(bytes(spki)).encrypt(hk, padding.PKCS1v15())
     adv = ar.prrtadv(sol, enc=enc, lifetime=900)
     mn.handle(adv, NOW)
-    assert mn.keys[(ar.addr, mn.addr)] == (hk, 1, NOW + 900)
+    got = mn.keys[(ar.addr, mn.addr)]
+    assert (got.key, got.at, got.expiry) == (hk, 1, NOW + 900)
     # and an OAEP ciphertext (another padding) is refused, not mistaken for a key
     ar, mn, cps, sol = requesting()
     spki = hk_request(sol)[1]

@@ -119,6 +119,51 @@ def save(path, cfg):
     os.rename(tmp, path)
 
 
+class Neighbor:
+    """A neighbouring access router as the AR answers for it (rfc5568 6.1.2): the AP's
+    link-layer id, the NAR's link-layer address, IPv6 address and /64 (8 octets), and
+    whether it does fast handovers (`fmip`)."""
+
+    def __init__(self, ap_id, nar_lla, nar_addr, nar_prefix, fmip=True):
+        self.ap_id = ap_id
+        self.nar_lla = nar_lla
+        self.nar_addr = nar_addr
+        self.nar_prefix = nar_prefix
+        self.fmip = fmip
+
+
+class Settings:
+    """What the engines run with, typed: built once by settings(cfg) from a validated config;
+    the engines read these attributes and never the config text."""
+
+    def __init__(self, cfg):
+        self.prefix = parse_prefix(cfg["prefix"])          # the link's /64, 8 octets
+        self.router = parse_addr(cfg["router"]) if cfg["router"] else None
+        self.neighbors = [Neighbor(parse_lla(n["ap_id"]), parse_lla(n["nar_lla"]), parse_addr(n["nar_addr"]),
+                                   parse_prefix(n["nar_prefix"]), n.get("fmip", True)) for n in cfg["neighbors"]]
+        self.at = cfg["at"]
+        self.hkepk_lifetime = cfg["hkepk_lifetime"]
+        self.hkepk_handovers = cfg["hkepk_handovers"]
+        self.keys_per_pubkey = cfg["keys_per_pubkey"]
+        self.max_bindings = cfg["keystore_max"]            # a binding needs a live key: no more than keys
+        self.peer_cache_max = cfg["peer_cache_max"]
+        self.max_prrtadv_rate = cfg["max_prrtadv_rate"]
+        self.max_cpa_rate = cfg["max_cpa_rate"]
+        self.timestamp_delta = cfg["timestamp_delta"]
+        self.timestamp_fuzz = cfg["timestamp_fuzz"]
+        self.timestamp_drift = cfg["timestamp_drift"]
+        self.rtsolpr_retries = cfg["rtsolpr_retries"]
+        self.max_rtsolpr_rate = cfg["max_rtsolpr_rate"]
+        self.fbu_retries = cfg["fbu_retries"]
+        self.rsa_min_bits = cfg["rsa_min_bits"]
+        self.rsa_max_bits = cfg["rsa_max_bits"]
+
+
+def settings(cfg):
+    """The engines' Settings from a config dict (validated first: ConfigError says what to fix)."""
+    return Settings(validate(cfg))
+
+
 def parse_addr(text):
     """IPv6 text (no embedded IPv4) -> 16 bytes; ValueError when malformed."""
     halves = text.split("::")
@@ -184,7 +229,7 @@ def parse_prefix(text):
 
 
 def parse_lla(text):
-    """Link-layer address in hex, with or without ':'/'-' separators -> 6 or 8 bytes."""
+    """Link-layer address TEXT in hex, with or without ':'/'-' separators -> 6 or 8 bytes."""
     digits = text.replace(":", "").replace("-", "")
     if len(digits) not in (12, 16) or any(c not in HEX for c in digits):
         raise ValueError("not 6 or 8 hex octets")

@@ -17,7 +17,7 @@ import sys
 import time
 
 from fmipkey.compat import exists
-from fmipkey import config, identity, keystore
+from fmipkey import config, events, identity
 from fmipkey.crypto import backend
 from fmipkey.errors import ConfigError, ParseError, VerifyError
 
@@ -66,13 +66,107 @@ def _write_json(path, obj):
     os.rename(path + ".tmp", path)
 
 
+class Bundle:
+    """A bundle directory: its validated config (from config.json, or given: the UCI's), the
+    engines' settings, and its files (names relative to the directory; absolute ones let
+    device.key live apart, boards/unix/README.md)."""
+
+    def __init__(self, directory, cfg=None):
+        self.dir = directory.rstrip("/") or "/"
+        self.cfg = cfg or config.load(self.dir + "/config.json")
+        self.settings = config.Settings(self.cfg)
+        self.role = self.cfg["role"]
+
+    def path(self, name):
+        return name if name[:1] == "/" else self.dir + "/" + name
+
+    def read(self, name):
+        try:
+            with open(self.path(name), "rb") as f:
+                return f.read()
+        except OSError:
+            raise ConfigError("%s: missing; provision the bundle again (fmipkey provision)" % self.path(name))
+
+
+class Store:
+    """What the daemon keeps on flash for an engine: the AR's sealed key store (saved before
+    the packets announcing a change leave) and, with --export-keys, hk.json."""
+
+    def __init__(self, daemon, bundle, keystore, export):
+        self.d = daemon
+        self.bundle = bundle
+        self.ks = keystore            # None on an MN
+        self.export_keys = export
+
+    def load(self, now):
+        # A restarted AR keeps the keys it issued (rfc5269 3.6): they are sealed on disk.
+        name = self.bundle.cfg["keystore_file"]
+        if not exists(self.bundle.path(name)):
+            return
+        try:
+            self.ks.load(self.bundle.path(name), now)
+            self.d.log("keystore", "loaded %d keys from %s" % (len(self.ks), name))
+        except (ParseError, VerifyError) as e:
+            # a damaged store is not fatal: start empty, MNs ask again
+            self.d.counters["errors.keystore"] = self.d.counters.get("errors.keystore", 0) + 1
+            self.d.log("keystore", "ignored: %s" % e.args[0])
+
+    def save(self, addr):
+        """Save the key store if it changed. False when it changed and could not be saved
+        (it stays dirty: the next call retries)."""
+        if self.ks is None or not self.ks.dirty:
+            return True
+        try:
+            self.ks.save(self.bundle.path(self.bundle.cfg["keystore_file"]))
+        except Exception as e:  # OSError (flash full, read-only), MemoryError
+            self.d.fail("errors.save", e)
+            return False
+        self.d.cleared("errors.save")
+        if self.export_keys:
+            now = time.time()
+            self.export([(addr, c) + self.ks.get(c, now) for c, _, _ in list(self.ks.entries(now))])
+        return True
+
+    def export(self, keys):
+        """hk.json: the handover keys this node holds [(ar, cga, key, at, expiry)], for the demo's checks."""
+        if not self.export_keys:
+            return
+        try:
+            _write_json(self.bundle.path("hk.json"), [
+                {"ar": config.format_addr(ar), "cga": config.format_addr(cga), "at": at,
+                 "key": "".join("%02x" % b for b in key), "expiry": int(expiry)}
+                for ar, cga, key, at, expiry in keys])
+        except OSError as e:
+            self.d.fail("errors.save", e)
+
+
+def _load_ar(d, bundle, ident):
+    from fmipkey.ar import AccessRouter
+    from fmipkey.keystore import KeyStore
+    cfg = bundle.cfg
+    certs = [c.der for c in identity.certificates(bundle.dir, cfg["certs_file"])]
+    ks = KeyStore(bundle.read(cfg["device_key_file"]), cfg["keystore_max"], cfg["hk_lifetime"])
+    # Warn, not refuse: a flash over the REPL cannot set file modes (MicroPython has no
+    # chmod) and littlefs has none; provisioning writes it 0600 (docs/firmware-api.md).
+    if os.stat(bundle.path(cfg["device_key_file"]))[0] & 0o077:
+        d.log("warning", "%s is readable by group/other: chmod 600 it" % cfg["device_key_file"])
+    return ks, lambda link: AccessRouter(bundle.settings, ident, certs, ks, link.mac)
+
+
+def _load_mn(d, bundle, ident):
+    from fmipkey.mn import MobileNode
+    anchors = identity.certificates(bundle.dir, bundle.cfg["anchors_file"])
+    pool = identity.private_keys(bundle.dir, bundle.cfg["hkepk_file"])
+    return None, lambda link: MobileNode(bundle.settings, ident, anchors, pool)
+
+
 class Daemon:
     def __init__(self, opts, link=None):
         """link: the link driver; None opens net.linux.Link on the configured interface."""
         self.opts = opts
-        self.bundle = b = opts["bundle"].rstrip("/") or "/"
-        self.cfg = cfg = opts.get("cfg") or config.load(b + "/config.json")
-        self.role = cfg["role"]
+        self.bundle = b = Bundle(opts["bundle"], opts.get("cfg"))
+        self.cfg = cfg = b.cfg
+        self.role = b.role
         # SEND needs SHA-1, the AR's key store AES: refuse a port without them before any file is touched
         missing = [m for m in backend.missing() if self.role == "ar" or m != "cryptolib.aes"]
         if missing:
@@ -81,56 +175,21 @@ class Daemon:
         self.counters = {"errors.engine": 0, "errors.send": 0, "errors.save": 0, "errors.link": 0,
                          "errors.counters": 0, "dropped.unsaved": 0}
         self._errors = {}  # counter -> text of the I/O error last logged for it
-        ident = identity.load(b, cfg)
-        self.ks = None
-        if self.role == "ar":
-            from fmipkey.ar import AccessRouter
-            certs = [c.der for c in identity.certificates(b, cfg["certs_file"])]
-            self.ks = keystore.KeyStore(self._read(cfg["device_key_file"]), cfg["keystore_max"], cfg["hk_lifetime"])
-            # Warn, not refuse: a flash over the REPL cannot set file modes (MicroPython has no
-            # chmod) and littlefs has none; provisioning writes it 0600 (docs/firmware-api.md).
-            if os.stat(self.path(cfg["device_key_file"]))[0] & 0o077:
-                self.log("warning", "%s is readable by group/other: chmod 600 it" % cfg["device_key_file"])
-            self._load_keys()
-        else:
-            from fmipkey.mn import MobileNode
-            anchors = identity.certificates(b, cfg["anchors_file"])
-            pool = identity.private_keys(b, cfg["hkepk_file"])
+        ident = identity.load(b.dir, cfg)
         self.addr = ident.addr
+        self.ks, make_engine = (_load_ar if self.role == "ar" else _load_mn)(self, b, ident)
+        self.store = Store(self, b, self.ks, opts["export"])
+        if self.ks is not None:
+            self.store.load(time.time())
         if link is None:
             from fmipkey.net.linux import Link  # after the file checks: they need no socket
             link = Link(cfg["interface"])
         self.link = link
-        if self.role == "ar":
-            self.engine = AccessRouter(cfg, ident, certs, self.ks, self.link.mac)
-        else:
-            self.engine = MobileNode(cfg, ident, anchors, pool)
+        self.engine = make_engine(link)
+        self.result = None       # MN: the exit status once its exchange ended
+        self._fbu_to = None      # MN: the PAR to send the FBU to once the pause file allows
         self.log("start", "%s on %s, CGA %s, modexp %s" % (self.role, cfg["interface"],
                                                            config.format_addr(ident.addr), backend.modexp))
-
-    def path(self, name):
-        # absolute names let device.key live apart from the bundle (boards/unix/README.md)
-        return name if name[:1] == "/" else self.bundle + "/" + name
-
-    def _read(self, name):
-        try:
-            with open(self.path(name), "rb") as f:
-                return f.read()
-        except OSError:
-            raise ConfigError("%s: missing; provision the bundle again (fmipkey provision)" % self.path(name))
-
-    def _load_keys(self):
-        # A restarted AR keeps the keys it issued (rfc5269 3.6): they are sealed on disk.
-        path = self.path(self.cfg["keystore_file"])
-        if not exists(path):
-            return
-        try:
-            self.ks.load(path, time.time())
-            self.log("keystore", "loaded %d keys from %s" % (len(self.ks), self.cfg["keystore_file"]))
-        except (ParseError, VerifyError) as e:
-            # a damaged store is not fatal: start empty, MNs ask again
-            self.counters["errors.keystore"] = self.counters.get("errors.keystore", 0) + 1
-            self.log("keystore", "ignored: %s" % e.args[0])
 
     def log(self, event, text):
         sys.stdout.write("%.3f %s %s %s\n" % (time.time(), self.role, event, text))
@@ -150,7 +209,7 @@ class Daemon:
             self.log("recovered", name)
 
     def call(self, what, *args, mac=None):
-        """One engine step: logs its events, saves the key store, then sends its
+        """One engine step: handles its events, saves the key store, then sends its
         packets. An unexpected exception is logged and counted, never fatal: the
         next packet gets a fresh try. mac: the source MAC of the frame handled."""
         try:
@@ -175,34 +234,28 @@ class Daemon:
                 self.log("error", "send: %s" % e)
 
     def drain(self):
-        """Log the engine's events; save the key store if it changed. False when
-        it changed and could not be saved (it stays dirty: the next call retries)."""
+        """Log the engine's events and react to them; save the key store if it changed
+        (False when that failed)."""
         events = self.engine.events
-        for name, text in events:
-            self.log(name, text)
+        for ev in events:
+            self.log(ev.name, ev.describe(config.format_addr))
+            self.react(ev)
         del events[:]
-        if self.ks is None or not self.ks.dirty:
-            return True
-        try:
-            self.ks.save(self.path(self.cfg["keystore_file"]))
-        except Exception as e:  # OSError (flash full, read-only), MemoryError
-            self.fail("errors.save", e)
-            return False
-        self.cleared("errors.save")
-        if self.opts["export"]:
-            now = time.time()
-            self.export([(self.addr, c) + self.ks.get(c, now) for c, _, _ in list(self.ks.entries(now))])
-        return True
+        return self.store.save(self.addr)
 
-    def export(self, keys):
-        """hk.json: the handover keys this node holds, for the demo and its checks."""
-        try:
-            _write_json(self.path("hk.json"), [
-                {"ar": config.format_addr(ar), "cga": config.format_addr(cga), "at": at,
-                 "key": "".join("%02x" % b for b in key), "expiry": int(expiry)}
-                for ar, cga, key, at, expiry in keys])
-        except OSError as e:
-            self.fail("errors.save", e)
+    def react(self, ev):
+        # The MN's script: export the first key, then the FBU to its router (once the
+        # pause file, if any, exists); exit 0 when the PAR accepts it, 1 when anything fails.
+        if self.role != "mn":
+            return
+        if isinstance(ev, events.KeyReceived):
+            if self._fbu_to is None:          # the first key only: None, the PAR, then False once sent
+                self.store.export([(ev.router, ev.mn, ev.key, ev.at, ev.expiry)])
+                self._fbu_to = ev.router
+        elif isinstance(ev, events.FbuAccepted):
+            self.result = 0
+        elif isinstance(ev, (events.Failed, events.FbuRefused)):
+            self.result = 1
 
     def write_counters(self):
         c = {}
@@ -210,10 +263,19 @@ class Daemon:
             for k in src:
                 c[k] = c.get(k, 0) + src[k]
         try:
-            _write_json(self.path(self.cfg["counters_file"]), c)
+            _write_json(self.bundle.path(self.cfg["counters_file"]), c)
             self.cleared("errors.counters")
         except OSError as e:
             self.fail("errors.counters", e)
+
+    def _send_fbu(self):
+        pause = self.opts["pause"]
+        if not self._fbu_to or pause is not None and not exists(pause):
+            return
+        par, self._fbu_to = self._fbu_to, False
+        ncoa = self.opts["ncoa"] or self.addr
+        self.log("fbu", "to %s, NCoA %s" % (config.format_addr(par), config.format_addr(ncoa)))
+        self.call("fbu", par, ncoa, time.time())
 
     def run(self):
         """Returns the exit status: AR 0 when interrupted; MN 0 on FBack accepted."""
@@ -221,7 +283,6 @@ class Daemon:
         poll.register(self.link.fileno(), select.POLLIN)
         start = last_counters = last_tick = time.time()
         mn = self.role == "mn"
-        fbu_sent = exported = False
         if mn:
             self.call("start", start)
         try:
@@ -247,24 +308,11 @@ class Daemon:
                     self.write_counters()
                 if not mn:
                     continue
-                state = self.engine.state
-                if state == "keyed" and not fbu_sent:
-                    keys = [(ar, cga) + self.engine.keys[(ar, cga)] for ar, cga in self.engine.keys]
-                    if self.opts["export"] and not exported:
-                        exported = True
-                        self.export(keys)
-                    pause = self.opts["pause"]
-                    if pause is None or exists(pause):
-                        fbu_sent = True
-                        ncoa = self.opts["ncoa"] or self.addr
-                        self.log("fbu", "to %s, NCoA %s" % (config.format_addr(keys[0][0]), config.format_addr(ncoa)))
-                        self.call("fbu", keys[0][0], ncoa, time.time())
-                elif state == "done":
-                    return 0
-                elif state == "failed":
-                    return 1
+                self._send_fbu()
+                if self.result is not None:
+                    return self.result
                 if now - start > self.opts["timeout"]:
-                    self.log("timeout", "state %s after %.1f s" % (state, now - start))
+                    self.log("timeout", "state %s after %.1f s" % (self.engine.state, now - start))
                     return 1
         except KeyboardInterrupt:
             self.log("stop", "interrupted")

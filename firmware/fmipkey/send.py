@@ -125,36 +125,47 @@ class Verified:
         self.nonce = nonce
 
 
-def verify(m, src, dst, now, timestamps=None, known=None, nonce=None, solicitation=False,
-           min_bits=1024, max_bits=2048):
-    """Verify a parsed ND message m (an ndopt.Message) from src to dst; raise VerifyError.
+class Signed:
+    """The SEND options of a message, parsed: timestamp (48.16 value), nonce (memoryview or
+    None), key_hash, sigfield (the signature with its padding), params (CGA Parameters or None)."""
 
-    timestamps: a Timestamps cache (None: window check only); known: {key_hash: PublicKey} for
-    keys known by other means, used when there is no CGA option; nonce: the nonce this message
-    must echo (a solicited advertisement: the nonce replaces the timestamp check);
-    solicitation: the message must carry a Nonce. Cheap checks (options, timestamp, CGA
-    hashes) come before the RSA operation; the cache is updated only after it."""
-    raw = m.raw
-    if m.sig < 0:
-        raise VerifyError("no RSA Signature option", "no_signature")
-    try:
-        ts = m.option(ndopt.TIMESTAMP, ndopt.parse_timestamp)
-        got = m.option(ndopt.NONCE, ndopt.parse_nonce)
-        kh, sigfield = ndopt.parse_rsa_sig(raw, m.sig, m.opts[-1][2])
-        params = m.option(ndopt.CGA, ndopt.parse_cga)
-    except ParseError as e:
-        raise VerifyError(e.args[0], "malformed")
-    if ts is None:
-        raise VerifyError("no Timestamp option", "no_timestamp")
-    if solicitation and got is None:
+    def __init__(self, m):
+        if m.sig < 0:
+            raise VerifyError("no RSA Signature option", "no_signature")
+        try:
+            self.timestamp = m.option(ndopt.TIMESTAMP, ndopt.parse_timestamp)
+            self.nonce = m.option(ndopt.NONCE, ndopt.parse_nonce)
+            self.key_hash, self.sigfield = ndopt.parse_rsa_sig(m.raw, m.sig, m.opts[-1][2])
+            self.params = m.option(ndopt.CGA, ndopt.parse_cga)
+        except ParseError as e:
+            raise VerifyError(e.args[0], "malformed")
+        if self.timestamp is None:
+            raise VerifyError("no Timestamp option", "no_timestamp")
+
+
+def check_fresh(s, src, now, timestamps=None, nonce=None, solicitation=False):
+    """The freshness rules for Signed s from src (rfc3971 5.3.4): nonce, the nonce a solicited
+    advertisement must echo (it replaces the timestamp check); else the per-peer timestamp cache
+    `timestamps` (None: the window alone); solicitation: s must carry a Nonce. Raises
+    VerifyError; changes nothing (Timestamps.accept once the signature checked out)."""
+    if solicitation and s.nonce is None:
         raise VerifyError("solicitation without Nonce", "no_nonce")
     if nonce is not None:
-        if got is None or bytes(got) != bytes(nonce):
+        if s.nonce is None or bytes(s.nonce) != bytes(nonce):
             raise VerifyError("nonce mismatch", "nonce")
     elif timestamps is not None:
-        timestamps.check(src, ts, now)
+        timestamps.check(src, s.timestamp, now)
     else:
-        _window(ts, ts_units(now), ts_units(TIMESTAMP_DELTA))
+        _window(s.timestamp, ts_units(now), ts_units(TIMESTAMP_DELTA))
+
+
+def check_signature(m, s, src, dst, known=None, min_bits=1024, max_bits=2048):
+    """The RSA Signature of message m (an ndopt.Message, s its Signed options) from src to dst:
+    by the CGA key when there is a CGA option (which must verify for src), else by a key of
+    `known` ({key_hash: PublicKey}, keys known by other means). Cheap checks come before the
+    RSA operation. Returns Verified; raises VerifyError."""
+    kh = s.key_hash
+    params = s.params
     if params is not None:
         sec = cga.verify(src, params)              # two SHA-1, before any RSA
         ke = der.read_tlv(params, 25, len(params))[2]
@@ -174,10 +185,21 @@ def verify(m, src, dst, now, timestamps=None, known=None, nonce=None, solicitati
     if key.e > 0x100000000 or not key.e & 1:
         # a huge e would make this verification cost like a private operation; even e is no RSA key
         raise VerifyError("public exponent", "key_exponent")
-    if len(sigfield) < key.size:
+    if len(s.sigfield) < key.size:
         raise VerifyError("signature truncated", "signature")
-    if not rsa.verify_digest(key, _digest(raw, m.sig, src, dst), sigfield[:key.size], "sha1"):
+    if not rsa.verify_digest(key, _digest(m.raw, m.sig, src, dst), s.sigfield[:key.size], "sha1"):
         raise VerifyError("bad signature", "signature")
+    return Verified(sec, key, bytes(kh), s.timestamp, s.nonce)
+
+
+def verify(m, src, dst, now, timestamps=None, known=None, nonce=None, solicitation=False,
+           min_bits=1024, max_bits=2048):
+    """Verify a parsed ND message m (an ndopt.Message) from src to dst: check_fresh (cheap,
+    first), then check_signature, then the timestamp cache learns the message. Returns
+    Verified; raises VerifyError (its code says which check failed)."""
+    s = Signed(m)
+    check_fresh(s, src, now, timestamps, nonce, solicitation)
+    v = check_signature(m, s, src, dst, known, min_bits, max_bits)
     if timestamps is not None:
-        timestamps.accept(src, ts, now)
-    return Verified(sec, key, bytes(kh), ts, got)
+        timestamps.accept(src, s.timestamp, now)
+    return v

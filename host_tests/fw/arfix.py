@@ -37,23 +37,25 @@ class Node:
         self.addr = cga.address(self.params, 0)
 
 
+NEIGHBORS = [  # AP_NAR on another router; AP_OWN on our own prefix
+    {"ap_id": "02:00:00:00:01:01", "nar_lla": "02:00:00:00:02:01", "nar_addr": "2001:db8:2::1",
+     "nar_prefix": "2001:db8:2::/64"},
+    {"ap_id": "02:00:00:00:01:02", "nar_lla": "02:00:00:00:00:01", "nar_addr": "2001:db8:1::1",
+     "nar_prefix": "2001:db8:1::/64"}]
+
+
 def make_ar(ar_key="rsa1024_a.pem", keystore_max=256, mac=None, **cfg):
-    c = {"neighbors": [
-        {"ap_id": "02:00:00:00:01:01", "nar_lla": "02:00:00:00:02:01", "nar_addr": "2001:db8:2::1",
-         "nar_prefix": "2001:db8:2::/64"},
-        {"ap_id": "02:00:00:00:01:02", "nar_lla": "02:00:00:00:00:01", "nar_addr": "2001:db8:1::1",
-         "nar_prefix": "2001:db8:1::/64"}], "keystore_max": keystore_max}
+    c = {"neighbors": NEIGHBORS, "keystore_max": keystore_max}
     c.update(cfg)
     c = config.validate(c)
     n = Node(ar_key, bytes(16))
     certs = [data("cert_router.der"), data("cert_ca.der"), data("cert_root.der")]
     ks = KeyStore(bytes(range(32)), c["keystore_max"], c["hk_lifetime"])
-    return AccessRouter(c, Identity(n.key, n.params, n.addr), certs, ks, mac)
+    return AccessRouter(config.Settings(c), Identity(n.key, n.params, n.addr), certs, ks, mac)
 
 
 def ip(src, dst, msg, hlim=255):
-    icmp6.set_checksum(msg, src, dst)
-    return icmp6.ipv6_header(src, dst, icmp6.NH_ICMPV6, len(msg), hlim) + bytes(msg)
+    return icmp6.packet(src, dst, msg, hlim)
 
 
 def rtsolpr(mn, dst, hkepk=None, at=0, now=NOW, nonce=b"NONCE1", ident=42, aps=((1, AP_NAR),),
@@ -65,7 +67,7 @@ def rtsolpr(mn, dst, hkepk=None, at=0, now=NOW, nonce=b"NONCE1", ident=42, aps=(
     body = fmip.RtSolPr.emit(ident, opts + ndopt.hk_request(at, der.encode_spki(hkepk)))
     msg = send.message(mn.addr, dst, body, signer or mn.key, cga_params=params or mn.params, spki=spki or mn.spki,
                        now=now, nonce=nonce)
-    return icmp6.ipv6_header(mn.addr, dst, icmp6.NH_ICMPV6, len(msg), hlim) + bytes(msg)
+    return icmp6.packet(mn.addr, dst, msg, hlim)
 
 
 def prrtadv(pkt):
@@ -98,3 +100,9 @@ def fbu(pcoa, par, key, at, seq=1, lifetime=300, ncoa=NCOA, src=None, tamper=Non
     if tamper is not None:
         m[tamper] ^= 1
     return mh.packet(src or pcoa, par, m, home=pcoa, hlim=255)
+
+
+def binding(ar, pcoa):
+    """(NCoA, expiry) of the AR's binding for pcoa."""
+    b = ar.bindings[pcoa]
+    return b.ncoa, b.expiry

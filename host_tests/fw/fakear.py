@@ -28,7 +28,7 @@ def identity(name, prefix=PREFIX, modifier=b"\x01" * 16):
 def cfg(**kw):
     c = {"role": "mn", "prefix": PREFIX_TEXT}
     c.update(kw)
-    return config.validate(c)
+    return config.settings(c)
 
 
 def anchors():
@@ -45,9 +45,7 @@ def pool(*names):
 
 def cpa(src, ident, n, comp, cert, dst=ALL_NODES):
     """A CPA from any source address: nothing in a CPA authenticates its source."""
-    msg = certpath.Cpa.emit(ident, n, comp, ndopt.certificate(cert))
-    icmp6.set_checksum(msg, src, dst)
-    return icmp6.ipv6_header(src, dst, icmp6.NH_ICMPV6, len(msg)) + bytes(msg)
+    return icmp6.packet(src, dst, certpath.Cpa.emit(ident, n, comp, ndopt.certificate(cert)))
 
 
 def mint(cn, issuer_cn, issuer_key, pub, ca=False):

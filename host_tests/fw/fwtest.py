@@ -14,3 +14,9 @@ def raises(exc, fn, *args):
     except exc as e:
         return e
     raise AssertionError("%s did not raise %s" % (getattr(fn, "__name__", fn), exc.__name__))
+
+
+def logged(events):
+    """An engine's events as the daemon logs them: [(name, text)]."""
+    from fmipkey import config
+    return [(e.name, e.describe(config.format_addr)) for e in events]

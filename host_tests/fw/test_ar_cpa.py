@@ -1,7 +1,7 @@
 # Certification path discovery at the AR (rfc3971 6.4.1, 6.4.2, 6.4.5): one certificate per
 # CPA from the anchor end, solicited-node or all-nodes destination, MAX_CPA_RATE pacing.
 from arfix import ALL_ROUTERS, NOW, Node, cps, ip, make_ar
-from fwtest import data
+from fwtest import data, logged
 from fmipkey.crypto import x509
 from fmipkey.wire import certpath, icmp6, ndopt
 
@@ -39,7 +39,7 @@ def test_whole_path_from_the_anchor_end():
     # what arrived validates to the AR's own key
     leaf = x509.validate_path([g[5] for g in got], [ROOT], NOW)
     assert leaf.public_key == ar.id.key.public
-    assert ar.counters["cpa"] == 2 and ar.events[-1][0] == "cpa-sent"
+    assert ar.counters["cpa"] == 2 and logged(ar.events)[-1][0] == "cpa-sent"
 
 
 def test_no_anchor_named_and_to_our_address():
@@ -77,8 +77,8 @@ def test_rate_limit_paces_to_all_nodes():
     got = cpas(ar.handle(cps(MN.addr, ALL_ROUTERS, 8), NOW + 0.1))
     assert [(g[0], g[1], g[3]) for g in got] == [(ALL_NODES, 0, 1)]
     assert ar.handle(cps(MN.addr, ALL_ROUTERS, 9), NOW + 0.2) == []       # coalesced
-    assert ar.tick(NOW + 0.5) == []
-    got = cpas(ar.tick(NOW + 1.05))
+    assert ar.tick(NOW + 0.3) == []                 # a token bucket: 3 per second, 0.9 saved up
+    got = cpas(ar.tick(NOW + 0.34))
     assert [(g[0], g[1], g[3]) for g in got] == [(ALL_NODES, 0, 0)]
     assert ar.tick(NOW + 3) == [] and ar.counters["cpa"] == 4 and ar.counters["cpa.deferred"] == 1
 

@@ -1,6 +1,7 @@
 # The AR's handover key provisioning (rfc5269 3.2): RtSolPr with a Handover Key
 # Request -> signed PrRtAdv with the key encrypted under the HKEPK; and every way a
 # request can fail, each answered by a signed PrRtAdv without a Reply, no key touched.
+from fwtest import logged
 from arfix import ALL_ROUTERS, NOW, Node, hk_reply, ip, key, make_ar, prrtadv, rtsolpr
 from fmipkey import send
 from fmipkey.crypto import der, rsa
@@ -36,7 +37,7 @@ def test_reply_decrypts_to_the_stored_key():
     assert stored is not None and k == bytes(stored[0]) and len(k) == key_len(0)
     assert at == 0 and stored[1] == 0 and life == 43200 == stored[2] - NOW
     assert ar.keystore_dirty and ar.counters["keys.issued"] == 1
-    assert ("hk-issued" in [e[0] for e in ar.events])
+    assert ("hk-issued" in [e[0] for e in logged(ar.events)])
 
 
 def test_to_all_routers_and_same_key_again():

@@ -88,4 +88,4 @@ def test_mutations_and_garbage_never_raise():
         ar.handle(bytes(refit(g)), NOW)
     assert ar.counters["received"] == 600 and dropped(ar) > 400
     only_mn_state(ar)
-    assert not any(ar.bindings[p][0] != NCOA for p in ar.bindings)
+    assert not any(ar.bindings[p].ncoa != NCOA for p in ar.bindings)

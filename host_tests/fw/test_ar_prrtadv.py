@@ -1,5 +1,5 @@
 # PrRtAdv Code and per-AP Option-Codes (rfc5568 6.1.2, 6.4.1, 6.4.3) for what an RtSolPr asks.
-from arfix import AP_NAR, AP_OWN, AP_UNKNOWN, NAR_ADDR, NAR_LLA, NAR_PREFIX, NOW, Node, make_ar, prrtadv, rtsolpr
+from arfix import AP_NAR, AP_OWN, AP_UNKNOWN, NAR_ADDR, NAR_LLA, NAR_PREFIX, NEIGHBORS, NOW, Node, make_ar, prrtadv, rtsolpr
 from fmipkey import config
 from fmipkey.errors import ConfigError
 from fmipkey.wire import ndopt
@@ -70,7 +70,7 @@ def test_other_options_ignored_and_no_new_ap_dropped():
 
 
 def no_fmip_neighbors():
-    n = make_ar().cfg["neighbors"]
+    n = NEIGHBORS
     return [dict(n[0], fmip=False), n[1]]
 
 

@@ -1,5 +1,6 @@
 # The real AccessRouter and MobileNode over an in-memory link: CPS/CPA, RtSolPr/PrRtAdv
 # with the handover key, FBU/FBack. RSA-1024 on both sides, AT 0 and 1.
+from fwtest import logged
 from fakear import NCOA, NOW, anchors, cfg, chain, cpa, identity, pool
 from fmipkey import config
 from fmipkey.crypto import der
@@ -40,13 +41,14 @@ def exchange(at, router=True, forged=()):
     for p in forged:
         out += mn.handle(p, NOW)
     link(ar, mn, out, NOW)
-    assert mn.state == "keyed", (mn.state, mn.events, ar.events)
-    key, got_at, expiry = mn.keys[(ar.addr, mn.addr)]
+    assert mn.state == "keyed", (mn.state, logged(mn.events), logged(ar.events))
+    hk = mn.keys[(ar.addr, mn.addr)]
+    key, got_at, expiry = hk.key, hk.at, hk.expiry
     assert (key, got_at) == ar.keystore.get(mn.addr, NOW)[:2] and got_at == at
     assert expiry == NOW + 43200
     link(ar, mn, mn.fbu(ar.addr, NCOA, NOW + 1), NOW + 1)
-    assert mn.state == "done" and mn.events[-1][0] == "fbu-accepted", (mn.events, ar.events)
-    assert ar.counters["fbu.accepted"] == 1 and ar.bindings[mn.addr][0] == NCOA
+    assert mn.state == "done" and logged(mn.events)[-1][0] == "fbu-accepted", (logged(mn.events), logged(ar.events))
+    assert ar.counters["fbu.accepted"] == 1 and ar.bindings[mn.addr].ncoa == NCOA
     return ar, mn
 
 
@@ -56,7 +58,7 @@ def test_exchange_at0():
 
 def test_exchange_at1():
     ar, mn = exchange(1)
-    assert len(mn.keys[(ar.addr, mn.addr)][0]) == 32
+    assert len(mn.keys[(ar.addr, mn.addr)].key) == 32
 
 
 def test_exchange_all_routers():
@@ -93,11 +95,12 @@ def test_retransmitted_rtsolpr_is_not_a_replay():
 
 def test_refresh_returns_the_same_key():
     ar, mn = exchange(0)
-    key = mn.keys[(ar.addr, mn.addr)][0]
+    key = mn.keys[(ar.addr, mn.addr)].key
     t = NOW + 43200 * 0.9
     link(ar, mn, mn.tick(t), t)
     assert mn.counters["keys.received"] == 2 and ar.counters["keys.reused"] == 1
-    k2, at, expiry = mn.keys[(ar.addr, mn.addr)]
+    hk = mn.keys[(ar.addr, mn.addr)]
+    k2, at, expiry = hk.key, hk.at, hk.expiry
     assert k2 == key and expiry == NOW + 43200            # rfc5269 3.2: the existing key, its remaining life
 
 
@@ -118,7 +121,7 @@ def test_router_without_path_to_our_anchor():
     other = [x509.parse(data("cert_router_wrong_eku.der"))]   # an anchor the AR has no path to
     mn = MobileNode(cfg(router=config.format_addr(ar.addr)), identity("rsa1024_b.pem"), other, pool())
     link(ar, mn, mn.start(NOW), NOW)
-    assert mn.counters["dropped.no_path"] == 1 and mn.events[-1][0] == "cpa-no-path"
+    assert mn.counters["dropped.no_path"] == 1 and logged(mn.events)[-1][0] == "cpa-no-path"
     assert mn.state == "discovering" and "sent.rtsolpr" not in mn.counters
 
 
@@ -128,12 +131,12 @@ def test_restarted_mn_resynchronises_its_fbu_sequence():
     # protection). A restarted MN numbering behind it is refused, then moves its number.
     for behind in (1, 0x7FFF, 0x8000):
         ar, mn = exchange(0)
-        again = MobileNode(mn.cfg, identity("rsa1024_b.pem", modifier=b"\x02" * 16), anchors(), pool())
-        again._seq = (mn._seq - behind - 1) & 0xFFFF      # its next FBU is numbered mn's - behind
+        again = MobileNode(mn.settings, identity("rsa1024_b.pem", modifier=b"\x02" * 16), anchors(), pool())
+        again.fbus.seq = (mn.fbus.seq - behind - 1) & 0xFFFF      # its next FBU is numbered mn's - behind
         link(ar, again, again.start(NOW + 10), NOW + 10)
-        assert again.keys[(ar.addr, again.addr)][0] == mn.keys[(ar.addr, mn.addr)][0]   # the existing key
+        assert again.keys[(ar.addr, again.addr)].key == mn.keys[(ar.addr, mn.addr)].key   # the existing key
         moved = NCOA[:15] + bytes((NCOA[15] ^ 1,))          # a new binding: no re-acknowledgement
         link(ar, again, again.fbu(ar.addr, moved, NOW + 11), NOW + 11)
-        assert again.state == "done", (behind, again.events, ar.events)
+        assert again.state == "done", (behind, logged(again.events), logged(ar.events))
         assert ar.counters["fbu.rejected.seq"] >= 1 and again.counters["fbu.resync"] == ar.counters["fbu.rejected.seq"]
-        assert ar.bindings[again.addr][0] == moved and ar.counters["fbu.accepted"] == 2
+        assert ar.bindings[again.addr].ncoa == moved and ar.counters["fbu.accepted"] == 2

@@ -2,6 +2,7 @@
 # the refusal and its counter out, nothing certified and no RSA with the attacker's keys.
 import forge
 from fakear import NOW, FakeAR, anchors, cfg, cpa, identity, key, pool
+from fwtest import logged
 from fmipkey.mn import MobileNode
 
 ROOT = anchors()[0]
@@ -26,7 +27,7 @@ def test_forged_intermediate_cpa_costs_no_rsa():
         assert mn.handle(cpa(src, 0, 2, 0, leaf), NOW) == []
     assert spy.moduli == []
     assert mn.counters["path.invalid"] == 1 and mn.known == {}
-    assert mn.events[-1][1].endswith("certificate 1 (Evil CA): key size 6016 bits, not 1024..2048")
+    assert logged(mn.events)[-1][1].endswith("certificate 1 (Evil CA): key size 6016 bits, not 1024..2048")
 
 
 def test_forged_path_checked_with_the_anchor_key_only():
@@ -42,4 +43,4 @@ def test_forged_path_checked_with_the_anchor_key_only():
         mn.handle(cpa(src, 0, 2, 0, leaf), NOW)
     assert spy.moduli == [ROOT.public_key.n]
     assert mn.counters["path.invalid"] == 1 and mn.known == {}
-    assert mn.events[-1][1].endswith("certificate 1 (Evil CA): bad signature")
+    assert logged(mn.events)[-1][1].endswith("certificate 1 (Evil CA): bad signature")

@@ -1,7 +1,7 @@
 # The mobile node engine against a test-side AR (fakear.py): CPS -> CPA -> path validation ->
 # RtSolPr -> PrRtAdv -> handover key -> FBU -> FBack, and every rejection on the way.
 from fakear import NCOA, NOW, FakeAR, anchors, cfg, chain, cpa, icmp, identity, key, mint, pool
-from fwtest import data
+from fwtest import data, logged
 from fmipkey import send
 from fmipkey.crypto import der, x509
 from fmipkey.wire.icmp6 import ALL_ROUTERS
@@ -53,7 +53,7 @@ def test_rtsolpr_after_valid_path():
     ar = FakeAR()
     mn, out = mn_for(ar)
     assert mn.state == "requesting" and len(out) == 1
-    assert mn.events[0][0] == "path-valid" and list(mn.known.values()) == [AR_KEY]
+    assert logged(mn.events)[0][0] == "path-valid" and list(mn.known.values()) == [AR_KEY]
     ip, raw = icmp(out[0])
     assert bytes(ip.src) == mn.addr and bytes(ip.dst) == ar.addr
     m = fmip.parse(raw)
@@ -73,14 +73,15 @@ def happy(at):
     mn, out = mn_for(ar, at=at)
     assert mn.handle(ar.prrtadv(out[0], lifetime=600), NOW + 1) == []
     assert mn.state == "keyed" and mn.counters["keys.received"] == 1
-    assert mn.keys == {(ar.addr, mn.addr): (ar.key, at, NOW + 601)}
+    hk = mn.keys[(ar.addr, mn.addr)]
+    assert list(mn.keys) == [(ar.addr, mn.addr)] and (hk.key, hk.at, hk.expiry) == (ar.key, at, NOW + 601)
     out = mn.fbu(ar.addr, NCOA, NOW + 2)
     assert mn.state == "fbu-sent" and len(out) == 1
     ip, home, m = ar.check_fbu(out[0])                      # BADF recomputed independently
     assert bytes(ip.src) == mn.addr and bytes(home) == mn.addr and bytes(m.alt_coa) == NCOA
     assert m.flags & mh.FLAG_A and m.flags & mh.FLAG_H
     assert mn.handle(ar.fback(out[0]), NOW + 2.1) == []
-    assert mn.state == "done" and mn.events[-1][0] == "fbu-accepted"
+    assert mn.state == "done" and logged(mn.events)[-1][0] == "fbu-accepted"
 
 
 def test_happy_path_at0():
@@ -95,7 +96,7 @@ def test_stronger_at_from_ar_is_used():
     ar = FakeAR()
     mn, out = mn_for(ar, at=0)
     mn.handle(ar.prrtadv(out[0], at=1), NOW)
-    assert mn.keys[(ar.addr, mn.addr)][1] == 1
+    assert mn.keys[(ar.addr, mn.addr)].at == 1
     ar.check_fbu(mn.fbu(ar.addr, NCOA, NOW)[0])
 
 
@@ -118,13 +119,13 @@ def test_prrtadv_from_uncertified_key():
     mn, out = mn_for(ar)
     assert mn.handle(ar.prrtadv(out[0]), NOW) == []
     assert mn.counters["dropped.uncertified"] == 1 and mn.keys == {}
-    assert ("prrtadv-rejected", "PrRtAdv from an uncertified key") in mn.events
+    assert ("prrtadv-rejected", "PrRtAdv from an uncertified key") in logged(mn.events)
 
 
 def test_prrtadv_signed_by_other_cga():
     # Another node's CGA key signing from the AR's address: the CGA check fails.
     mn = rejected("send", signer=identity("rsa1024_pkcs8.pem"))
-    assert mn.events[-2][0] == "prrtadv-rejected"
+    assert logged(mn.events)[-2][0] == "prrtadv-rejected"
 
 
 def test_prrtadv_wrong_nonce():
@@ -161,7 +162,7 @@ def discovery_ends(mn):
     assert mn.state == "discovering" and mn.counters["path.invalid"] == 1
     for t in (1, 3, 7):
         assert len(mn.tick(NOW + t)) == 1                 # CPS retransmissions
-    assert mn.tick(NOW + 15) == [] and mn.state == "failed" and mn.events[-1][0] == "cps-timeout"
+    assert mn.tick(NOW + 15) == [] and mn.state == "failed" and logged(mn.events)[-1][0] == "cps-timeout"
     assert "sent.rtsolpr" not in mn.counters and mn.tick(NOW + 100) == []
 
 
@@ -169,7 +170,7 @@ def path_fails(router_cert, why):
     ar = FakeAR()
     mn, out = mn_for(ar, certs=chain(router_cert))
     assert out == [] and mn.router == ar.addr and mn.known == {}
-    assert mn.events[-1][0] == "path-invalid" and why in mn.events[-1][1], mn.events
+    assert logged(mn.events)[-1][0] == "path-invalid" and why in logged(mn.events)[-1][1], logged(mn.events)
     discovery_ends(mn)
 
 
@@ -191,7 +192,7 @@ def test_router_cert_not_covering_prefix():
     mn = MobileNode(c, identity("rsa1024_b.pem"), anchors(), pool())
     for p in ar.cpas(mn.start(NOW)[0]):
         out = mn.handle(p, NOW)
-    assert out == [] and "does not cover 2001:db8:5555::/64" in mn.events[-1][1]
+    assert out == [] and "does not cover the link prefix" in logged(mn.events)[-1][1]
     discovery_ends(mn)
 
 
@@ -199,7 +200,7 @@ def test_path_not_to_anchor():
     # only the router certificate: its issuer (Test CA) is neither in the chain nor an anchor
     ar = FakeAR()
     mn, out = mn_for(ar, certs=[chain()[1]])
-    assert out == [] and "not in the chain nor a trust anchor" in mn.events[-1][1]
+    assert out == [] and "not in the chain nor a trust anchor" in logged(mn.events)[-1][1]
     discovery_ends(mn)
 
 
@@ -240,9 +241,9 @@ def genuine_completes(mn, ar, cps, sent=()):
     out = list(sent)
     for p in ar.cpas(cps):
         out += mn.handle(p, NOW)
-    assert mn.state == "requesting" and len(out) == 1 and AR_KEY in mn.known.values(), (mn.state, mn.events)
+    assert mn.state == "requesting" and len(out) == 1 and AR_KEY in mn.known.values(), (mn.state, logged(mn.events))
     mn.handle(ar.prrtadv(out[0]), NOW)
-    assert mn.state == "keyed" and mn.router == ar.addr, (mn.state, mn.events)
+    assert mn.state == "keyed" and mn.router == ar.addr, (mn.state, logged(mn.events))
     fbu = mn.fbu(ar.addr, NCOA, NOW)[0]
     mn.handle(ar.fback(fbu), NOW)
     assert mn.state == "done"
@@ -292,7 +293,7 @@ def test_certified_keys_bounded_from_any_source():
     for i, name in enumerate(others):
         cert = mint("router%d" % i, "Test Root", root, key(name).public)
         out += mn.handle(cpa(ar.addr[:15] + bytes((i,)), 0, 1, 0, cert), NOW)
-    assert len(out) == 1 and "path.invalid" not in mn.counters, mn.events
+    assert len(out) == 1 and "path.invalid" not in mn.counters, logged(mn.events)
     assert sorted(k.n for k in mn.known.values()) == sorted(key(n).public.n for n in others)
     genuine_completes(mn, ar, cps, out)
     assert len(mn.known) == MAX_KEYS and key(others[0]).public not in mn.known.values()
@@ -307,7 +308,7 @@ def test_forged_all_nodes_cpa_before_genuine():
     forger = identity("rsa1024_pkcs8.pem", modifier=b"\x05" * 16).addr
     assert mn.handle(cpa(forger, 0, 1, 0, JUNK), NOW) == []
     assert mn.state == "discovering" and mn.router is None and mn.counters["path.invalid"] == 1
-    assert mn.events[-1][0] == "path-invalid" and mn.events[-1][1].startswith("router 2001:db8:1234:1:")
+    assert logged(mn.events)[-1][0] == "path-invalid" and logged(mn.events)[-1][1].startswith("router 2001:db8:1234:1:")
     genuine_completes(mn, ar, cps)
 
 
@@ -352,7 +353,7 @@ def test_valid_path_to_untrusted_anchor_from_other_source():
     for p in other.cpas(cps):
         assert mn.handle(p, NOW) == []
     assert mn.router is None and mn.known == {} and mn.counters["path.invalid"] == 1
-    assert "not in the chain nor a trust anchor" in mn.events[-1][1]
+    assert "not in the chain nor a trust anchor" in logged(mn.events)[-1][1]
     genuine_completes(mn, ar, cps)
 
 
@@ -365,8 +366,8 @@ def test_cpa_flood_from_many_sources_bounded():
         src = ar.addr[:15] + bytes((i,))
         for c in range(MAX_PATH - 1):                     # never complete
             mn.handle(cpa(src, 0, MAX_PATH, c, cert), NOW)
-        assert len(mn._paths) <= MAX_SOURCES
-        assert sum(len(p.certs) for p in mn._paths) <= MAX_SOURCES * (MAX_PATH - 1)
+        assert len(mn.discovery.paths) <= MAX_SOURCES
+        assert sum(len(p.certs) for p in mn.discovery.paths) <= MAX_SOURCES * (MAX_PATH - 1)
     assert mn.handle(cpa(src, 0, MAX_PATH + 1, 0, cert), NOW) == []     # longer paths not kept
     assert mn.counters["dropped.components"] == 1 and mn.counters["dropped.cpa_sources"] == 20 - MAX_SOURCES
     assert mn.state == "discovering" and mn.router is None
@@ -399,14 +400,14 @@ def test_fback_rejected_status():
     mn.handle(ar.prrtadv(out[0]), NOW)
     fbu = mn.fbu(ar.addr, NCOA, NOW)[0]
     mn.handle(ar.fback(fbu, status=129), NOW)
-    assert mn.state == "failed" and mn.events[-1] == ("fbu-rejected", "status 129")
+    assert mn.state == "failed" and mn.events[-1].name == "fbu-rejected" and mn.events[-1].status == 129
 
 
 def test_fbu_without_key_fails():
     ar = FakeAR()
     mn, out = mn_for(ar)
     assert mn.fbu(ar.addr, NCOA, NOW) == [] and mn.state == "failed"
-    assert mn.events[-1][0] == "fbu-no-key"
+    assert logged(mn.events)[-1][0] == "fbu-no-key"
 
 
 def test_malformed_packets_counted_never_raise():

@@ -1,5 +1,6 @@
 # MobileNode timers: RtSolPr backoff and rate limit (rfc5568 6.1.1), CPS retries (rfc3971 6.4.6),
 # key refresh before HK-LIFETIME, HKEPK rotation (rfc5269 3.1), FBU retransmission.
+from fwtest import logged
 from fakear import NCOA, NOW, FakeAR, anchors, cfg, icmp, identity, key, pool
 from fmipkey import config, send
 from fmipkey.crypto import der
@@ -49,19 +50,21 @@ def test_rtsolpr_backoff_then_failed():
     assert mn.counters["resent.rtsolpr"] == 3 and mn.counters["sent.rtsolpr"] == 4
     assert mn.tick(T + 1.5020) == [] and mn.state == "requesting"
     assert mn.tick(T + 1.5022) == [] and mn.state == "failed"
-    assert mn.events[-1][0] == "rtsolpr-timeout"
+    assert logged(mn.events)[-1][0] == "rtsolpr-timeout"
     assert mn.handle(ar.prrtadv(first), T + 1.6) == [] and mn.keys == {}
 
 
 def test_rtsolpr_rate_limit():
+    # MAX_RTSOLPR_RATE is a token bucket: one per second here, so the retransmission due
+    # 100 ms after the first RtSolPr waits for the next token, a second after it.
     ar = FakeAR()
-    mn, out = node(ar, rtsolpr_retries=3, max_rtsolpr_rate=3)
-    assert mn.tick(T + 0.1001) and mn.tick(T + 0.3002)
-    assert mn.tick(T + 0.7003) == []                    # a 4th within one second: held back
-    assert mn.tick(T + 0.999) == []
-    assert same_solicitation(mn.tick(T + 1.0), out[0])
-    assert mn.tick(T + 1.79) == [] and mn.state == "requesting"
-    assert mn.tick(T + 1.8) == [] and mn.state == "failed"
+    mn, out = node(ar, rtsolpr_retries=3, max_rtsolpr_rate=1)
+    assert mn.tick(T + 0.1001) == []                    # a 2nd within one second: held back
+    assert mn.tick(T + 0.999) == [] and "resent.rtsolpr" not in mn.counters
+    assert same_solicitation(mn.tick(T + 1.0001), out[0])
+    assert mn.tick(T + 1.9) == []                       # due at 1.2, the next token at 2.0
+    assert same_solicitation(mn.tick(T + 2.0002), out[0])
+    assert mn.counters["resent.rtsolpr"] == 2 and mn.state == "requesting"
 
 
 def test_rtsolpr_retransmissions_signed_afresh():
@@ -102,7 +105,7 @@ def test_cps_retransmitted_then_abandoned():
         assert mn.tick(t) == cps
     # abandoned CPS_RETRY_MAX (15 s) after the first
     assert mn.tick(T + 14.99) == [] and mn.state == "discovering"
-    assert mn.tick(T + 15) == [] and mn.state == "failed" and mn.events[-1][0] == "cps-timeout"
+    assert mn.tick(T + 15) == [] and mn.state == "failed" and logged(mn.events)[-1][0] == "cps-timeout"
 
 
 def keyed(ar, lifetime=100, **kw):
@@ -122,9 +125,10 @@ def test_new_key_requested_before_lifetime_ends():
     i0, n0, k0 = sol_info(out[0])
     i1, n1, k1 = sol_info(again[0])
     assert n1 != n0 and k1 == k0 == spki("rsa1024_pkcs8.pem")   # fresh nonce, same HKEPK
-    assert mn.keys[(ar.addr, mn.addr)][0] == old
+    assert mn.keys[(ar.addr, mn.addr)].key == old
     mn.handle(ar.prrtadv(again[0], lifetime=100, now=T + 90), T + 90)
-    assert mn.keys[(ar.addr, mn.addr)] == (ar.key, 0, T + 190) and ar.key != old
+    hk = mn.keys[(ar.addr, mn.addr)]
+    assert (hk.key, hk.at, hk.expiry) == (ar.key, 0, T + 190) and ar.key != old
 
 
 def test_refresh_unanswered_keeps_key():
@@ -132,7 +136,7 @@ def test_refresh_unanswered_keeps_key():
     mn, out = keyed(ar, lifetime=100, rtsolpr_retries=0)
     mn.tick(T + 90)
     assert mn.tick(T + 90.2) == [] and mn.state == "keyed"
-    assert mn.events[-1][0] == "rtsolpr-timeout" and (ar.addr, mn.addr) in mn.keys
+    assert logged(mn.events)[-1][0] == "rtsolpr-timeout" and (ar.addr, mn.addr) in mn.keys
 
 
 def handover(mn, ar, t):
@@ -147,12 +151,12 @@ def test_hkepk_replaced_after_hkepk_handovers():
     mn, out = keyed(ar, lifetime=100, hkepk_handovers=2)
     handover(mn, ar, T + 1)
     handover(mn, ar, T + 2)
-    assert mn.hkepk_handovers == 2
+    assert mn.keyreq.hkepk.handovers == 2
     again = mn.tick(T + 90)
     assert sol_info(again[0])[2] == spki("rsa1024_a.pem")     # the next 1024-bit pool key
-    assert ("hkepk-retired", "handover key encryption key pair replaced") in mn.events
+    assert ("hkepk-retired", "handover key encryption key pair replaced") in logged(mn.events)
     mn.handle(ar.prrtadv(again[0], now=T + 90), T + 90)       # decrypted with the new pair
-    assert mn.keys[(ar.addr, mn.addr)][0] == ar.key and mn.counters["hkepk.used"] == 2
+    assert mn.keys[(ar.addr, mn.addr)].key == ar.key and mn.counters["hkepk.used"] == 2
 
 
 def test_hkepk_kept_below_limits():
@@ -173,11 +177,11 @@ def test_hkepk_pool_exhausted():
     # only a key of another size and the CGA key itself: neither may serve
     mn, out = node(ar, hkepks=[key("rsa2048_a.pem"), key("rsa1024_b.pem")])
     assert out == [] and mn.state == "failed"
-    assert mn.events[-1][0] == "hkepk-exhausted" and "provision more" in mn.events[-1][1]
+    assert logged(mn.events)[-1][0] == "hkepk-exhausted" and "provision more" in logged(mn.events)[-1][1]
     # one usable key, used up after one handover
     mn, out = keyed(ar, lifetime=100, hkepk_handovers=1, hkepks=[key("rsa1024_pkcs8.pem")])
     handover(mn, ar, T + 1)
-    assert mn.tick(T + 90) == [] and mn.state == "failed" and mn.events[-1][0] == "hkepk-exhausted"
+    assert mn.tick(T + 90) == [] and mn.state == "failed" and logged(mn.events)[-1][0] == "hkepk-exhausted"
 
 
 def test_fbu_retransmitted_then_failed():
@@ -188,7 +192,7 @@ def test_fbu_retransmitted_then_failed():
     assert mn.tick(T + 2) == fbu
     assert mn.tick(T + 4) == fbu
     assert mn.tick(T + 7.99) == [] and mn.state == "fbu-sent"
-    assert mn.tick(T + 8) == [] and mn.state == "failed" and mn.events[-1][0] == "fbu-timeout"
+    assert mn.tick(T + 8) == [] and mn.state == "failed" and logged(mn.events)[-1][0] == "fbu-timeout"
     assert mn.tick(T + 900) == [] and mn.state == "failed"       # no key refresh after failing
 
 

@@ -1,0 +1,84 @@
+# What the AR and MN engines share: their report to the daemon (counters and typed
+# events), the token bucket every rate limit uses, and the retransmission timer.
+from fmipkey.compat import const
+
+MAX_EVENTS = const(32)    # events kept until the daemon drains them
+
+
+class Report:
+    """Counters (name -> int) and events (oldest first, at most MAX_EVENTS) of one engine;
+    its parts share one Report, the daemon reads the counters and drains the events."""
+
+    def __init__(self):
+        self.counters = {}
+        self.events = []
+
+    def count(self, name):
+        self.counters[name] = self.counters.get(name, 0) + 1
+
+    def drop(self, reason):
+        """Count a dropped packet; returns the (empty) list of packets to send."""
+        self.count("dropped." + reason)
+        return []
+
+    def event(self, ev):
+        if len(self.events) >= MAX_EVENTS:
+            del self.events[0]
+            self.count("events.lost")
+        self.events.append(ev)
+
+
+class TokenBucket:
+    """`rate` tokens per second, at most `rate` saved up: a burst of `rate`, then `rate` per second."""
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.tokens = rate
+        self._at = None
+
+    def _fill(self, now):
+        if self._at is not None:
+            self.tokens = min(self.rate, self.tokens + max(0, now - self._at) * self.rate)
+        self._at = now
+
+    def available(self, now):
+        """Whole tokens available now."""
+        self._fill(now)
+        return int(self.tokens)
+
+    def take(self, now):
+        """Spend a token; False (nothing spent) when there is none."""
+        self._fill(now)
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def ready_at(self, now):
+        """When the next token is there (now if it is)."""
+        self._fill(now)
+        return now + max(0, 1 - self.tokens) / self.rate
+
+
+class Retx:
+    """A message sent until answered: the packet resent as is (None: rebuilt per send),
+    when it is next due, the current timeout and how many retransmissions are left."""
+    RESEND = "resend"
+    GIVE_UP = "give-up"
+
+    def __init__(self, pkt, now, timeout, left):
+        self.pkt = pkt
+        self.timeout = timeout
+        self.due = now + timeout
+        self.left = left
+
+    def check(self, now):
+        """None (not due), RESEND (the timeout doubled, one retransmission used) or GIVE_UP."""
+        if now < self.due:
+            return None
+        if not self.left:
+            return self.GIVE_UP
+        self.left -= 1
+        self.timeout *= 2
+        self.due = now + self.timeout
+        return self.RESEND
