@@ -107,8 +107,13 @@ class KeyStore:
     def issue(self, cga, at, now, owner=bytes(OWNER_LEN)):
         """rfc5269 3.2: the CGA's existing key when its AT is `at` or stronger,
         else a new random key for `at` (3.6; it replaces a weaker one, so the
-        Reply's AT is never below the request's). (key, at, expiry), or None if full."""
+        Reply's AT is never below the request's). (key, at, expiry), or None if full.
+        A live key is only ever handed to, or replaced for, its owner: another public key
+        that verifies for the same CGA (a second preimage of a Sec 0 address) gets
+        VerifyError (code "owner") and the key stays as it is."""
         rec = self.get(cga, now)
+        if rec is not None and self._keys[bytes(cga)][7:_REC] != bytes(owner):
+            raise VerifyError("its handover key belongs to another public key", "owner")
         if rec is not None and rec[1] >= at:
             return rec
         key = backend.random_bytes(key_len(at))

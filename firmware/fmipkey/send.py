@@ -180,11 +180,7 @@ def check_signature(m, s, src, dst, known=None, min_bits=1024, max_bits=2048):
         key = known.get(bytes(kh)) if known else None
         if key is None:
             raise VerifyError("unknown signing key", "unknown_key")
-    if not min_bits <= key.bits <= max_bits:
-        raise VerifyError("key size", "key_size")
-    if key.e > 0x100000000 or not key.e & 1:
-        # a huge e would make this verification cost like a private operation; even e is no RSA key
-        raise VerifyError("public exponent", "key_exponent")
+    rsa.check_peer_key(key, min_bits, max_bits)
     if len(s.sigfield) < key.size:
         raise VerifyError("signature truncated", "signature")
     if not rsa.verify_digest(key, _digest(m.raw, m.sig, src, dst), s.sigfield[:key.size], "sha1"):

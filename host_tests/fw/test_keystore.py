@@ -172,6 +172,21 @@ def test_live_keys_counted_per_owner():
     raises(ValueError, ks.put, cga(4), key(4), 0, T0, b"short")
 
 
+def test_key_handed_only_to_its_owner():
+    # Issue 13: a second public key verifying for the same CGA got the stored key.
+    ks = KeyStore(DEV)
+    a, b = b"A" * 8, b"B" * 8
+    k1 = ks.issue(cga(1), 0, T0, a)
+    ks.accept_seq(cga(1), 7)
+    ks.dirty = False
+    for at in (0, 1):                       # neither the key itself nor a stronger replacement
+        e = raises(VerifyError, ks.issue, cga(1), at, T0 + 5, b)
+        assert e.args[0] == "its handover key belongs to another public key"
+    assert ks.get(cga(1), T0 + 5) == k1 and ks.last_seq(cga(1)) == 7 and not ks.dirty
+    assert ks.issue(cga(1), 0, T0 + 5, a) == k1
+    assert ks.issue(cga(1), 0, T0 + 43200, b)[0] != k1[0]    # expired: anyone's CGA again
+
+
 def test_dirty_tracks_unsaved_changes():
     path = tmp_path()
     try:

@@ -31,6 +31,12 @@ class KeyIssuer:
         except ParseError as e:
             return self._refuse(src, "hkepk", "handover key encryption key: %s" % e.args[0])
         try:
+            # the CGA key's rule, before any RSA: the encryption's cost is not the sender's to choose
+            rsa.check_peer_key(hkepk, s.rsa_min_bits, s.rsa_max_bits)
+        except VerifyError as e:
+            return self._refuse(src, "hkepk_size" if e.code == "key_size" else "hkepk_exponent",
+                                "handover key encryption key: %s" % e.args[0])
+        try:
             v = send.verify(m, src, ip.dst, now, timestamps=self._ts, solicitation=True,
                             min_bits=s.rsa_min_bits, max_bits=s.rsa_max_bits)
         except VerifyError as e:
@@ -48,8 +54,12 @@ class KeyIssuer:
         # Sec 0 CGAs cost nothing to mint: without a cap one RSA key could fill the store
         if old is None and self.keystore.owned(owner, now) >= s.keys_per_pubkey:
             return self._refuse(src, "per_key", "%d live keys for its public key already" % s.keys_per_pubkey)
-        # the existing key if its AT is the one asked or stronger (3.2), else a new one for that AT
-        rec = self.keystore.issue(src, at, now, owner)
+        # the existing key if its AT is the one asked or stronger (3.2), else a new one for that AT;
+        # only ever to the public key it was issued to
+        try:
+            rec = self.keystore.issue(src, at, now, owner)
+        except VerifyError as e:
+            return self._refuse(src, e.code, e.args[0])
         if rec is None:
             return self._refuse(src, "full", "key store full")
         reused = old is not None and rec[0] == old[0]

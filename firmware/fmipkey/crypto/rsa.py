@@ -2,7 +2,7 @@
 # Private operations use the CRT parameters; the wrapper stays thin because
 # the modular exponentiation is the whole cost on the device.
 from fmipkey.crypto import backend
-from fmipkey.errors import CryptoError
+from fmipkey.errors import CryptoError, VerifyError
 
 # DER DigestInfo prefixes (RFC 8017 9.2 note 1), followed by the digest itself.
 _DIGEST_INFO = {
@@ -47,15 +47,15 @@ class PublicKey:
         return isinstance(other, PublicKey) and self.n == other.n and self.e == other.e
 
 
-def unusable(pub, min_bits, max_bits):
-    """Why a peer's public key is refused, or None: a modulus outside min_bits..max_bits,
-    an exponent that is even or 1 (no RSA key), or one above 2^32 (a verification or an
-    encryption would cost as much as a private operation: work an attacker chooses)."""
+def check_peer_key(pub, min_bits, max_bits):
+    """Refuse a peer's public key before any use (VerifyError, code key_size or key_exponent):
+    a modulus outside min_bits..max_bits, an exponent that is even or 1 (no RSA key), or one
+    above 2^32 (a verification or an encryption would cost as much as a private operation:
+    work an attacker chooses). The one rule for CGA keys, certificate keys and HKEPKs."""
     if not min_bits <= pub.bits <= max_bits:
-        return "key size %d bits, not %d..%d" % (pub.bits, min_bits, max_bits)
+        raise VerifyError("key size %d bits, not %d..%d" % (pub.bits, min_bits, max_bits), "key_size")
     if pub.e > 0x100000000 or not pub.e & 1 or pub.e == 1:
-        return "public exponent"
-    return None
+        raise VerifyError("public exponent", "key_exponent")
 
 
 class PrivateKey:

@@ -399,7 +399,7 @@ def validate_path(chain, anchors, now, min_bits=1024, max_bits=2048):
 
     The chain comes from an unauthenticated sender, so what it may cost is bounded:
     every check that needs no RSA runs on every certificate first (among them: each
-    key is RSA and rsa.unusable finds nothing wrong with it within min_bits..max_bits;
+    key is RSA and passes rsa.check_peer_key within min_bits..max_bits;
     the anchors are configuration and exempt), then the signatures are checked from the
     anchor down, so each key is used only once its own certificate has verified. A
     forged certificate costs at most one verification with an anchor's key. The leaf
@@ -436,9 +436,10 @@ def validate_path(chain, anchors, now, min_bits=1024, max_bits=2048):
             _fail(c, depth, "signed with %s: SEND needs sha256WithRSAEncryption" % (c.sig_alg or "an unknown algorithm"))
         if c.public_key is None:
             _fail(c, depth, "key is not RSA")
-        why = rsa.unusable(c.public_key, min_bits, max_bits)
-        if why:
-            _fail(c, depth, why)
+        try:
+            rsa.check_peer_key(c.public_key, min_bits, max_bits)
+        except VerifyError as e:
+            _fail(c, depth, e.args[0])
         if depth and c.is_ca:
             cas_below += 1
         where = depth + 1
