@@ -41,11 +41,13 @@ def big_key(bits, e):
 
 class Spy:
     """`with Spy(allowed) as s:` records in s.moduli the modulus of every RSA exponentiation
-    (backend.powmod) and raises AssertionError for one whose modulus is not in `allowed`:
-    an attacker's key never gets to cost its price, so a failing test fails fast."""
+    (backend.powmod) and raises AssertionError for one whose modulus is not in `allowed`
+    (allowed None: any but those in `forbidden`): an attacker's key never gets to cost its
+    price, so a failing test fails fast."""
 
-    def __init__(self, allowed=()):
+    def __init__(self, allowed=(), forbidden=()):
         self.allowed = allowed
+        self.forbidden = forbidden
         self.moduli = []
 
     def __enter__(self):
@@ -53,7 +55,7 @@ class Spy:
 
         def spy(base, exp, mod):
             self.moduli.append(mod)
-            if mod not in self.allowed:
+            if mod in self.forbidden or self.allowed is not None and mod not in self.allowed:
                 raise AssertionError("RSA operation with an unauthenticated %d-bit key" % rsa.bits(mod))
             return real(base, exp, mod)
 

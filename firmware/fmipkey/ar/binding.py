@@ -46,7 +46,9 @@ class Binder:
             return self._refuse(src, m, pcoa, None, ncoa, PROHIBITED, "no_key", "no live handover key")
         key, at, kexp = rec
         if not badf.verify(key, at, m, ncoa, self.addr):
-            return self._refuse(src, m, pcoa, rec, ncoa, PROHIBITED, "badf", "BADF missing or wrong")
+            # Unauthenticated answer: a BADF made here would let anyone with the victim's PCoA
+            # and next sequence number collect a genuine refusal to play to the MN later.
+            return self._refuse(src, m, pcoa, None, ncoa, PROHIBITED, "badf", "BADF missing or wrong")
         # The last accepted sequence number is kept with the key (sealed, saved before the
         # FBack leaves), so a replayed FBU is refused after a deregistration, an expired
         # binding or a restart: the BADF binds every FBU to that key.
@@ -80,7 +82,7 @@ class Binder:
         return [self._fback(src, m, rec, ncoa, ACCEPTED, life)]
 
     def _refuse(self, dst, m, pcoa, rec, ncoa, status, code, reason):
-        # No state changes. The FBack carries a BADF only when there is a key to make it with.
+        # No state changes. The FBack carries a BADF (rec given) only once the FBU's own verified.
         self.report.count("fbu.rejected." + code)
         self.report.event(FbuRefused(pcoa, status, code, reason))
         return [self._fback(dst, m, rec, ncoa, status, 0)]

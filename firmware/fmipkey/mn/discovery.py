@@ -2,7 +2,7 @@
 # validated against our trust anchors; a valid path certifies a router KEY.
 from fmipkey import send
 from fmipkey.compat import const
-from fmipkey.crypto import der, x509
+from fmipkey.crypto import backend, der, x509
 from fmipkey.engine import Retx
 from fmipkey.errors import ParseError, VerifyError
 from fmipkey.events import NoPath, PathInvalid, PathValidated
@@ -13,6 +13,9 @@ MAX_PATH = const(4)          # certificates kept per source: with MAX_SOURCES, b
 MAX_KEYS = const(4)          # certified router keys kept; the oldest makes room
 CPS_RETRY = const(1)         # rfc3971 10.1: 1 s doubling, give up after CPS_RETRY_MAX
 CPS_RETRIES = const(3)       # 1 + 2 + 4 + 8 = 15 s = CPS_RETRY_MAX
+MAX_REJECTED = const(4)      # refused sets remembered per source, so none is validated twice
+PATH_TRIES = const(2)        # validations per source per CPS we send: a forged set that
+                             # arrives first does not keep the genuine one waiting a round
 
 
 def rand16():
@@ -24,13 +27,22 @@ def rand16():
 
 
 class _Path:
-    """Certificates from one CPA source (unauthenticated until validated): All Components
-    and component -> DER."""
+    """Certificates from one CPA source (unauthenticated until validated): All Components,
+    component -> DER, validations left until our next CPS goes out, and digests of the
+    complete sets already refused."""
 
     def __init__(self, src, n):
         self.src = src
         self.n = n
         self.certs = {}
+        self.tries = PATH_TRIES
+        self.rejected = []
+
+    def digest(self):
+        h = backend.hasher("sha256")()
+        for k in range(self.n):
+            h.update(self.certs[k])
+        return h.digest()[:16]
 
 
 class PathDiscovery:
@@ -66,6 +78,9 @@ class PathDiscovery:
         # old one and the set is tried again, and other sources and CPS retransmissions go
         # on until the CPS timeout. With no router configured, paths keep being collected
         # until a PrRtAdv names the router: the first valid one may be another router's.
+        # What a source can make us spend is bounded: PATH_TRIES validations per source per
+        # CPS we send, never one for a set already refused (and x509 bounds a validation of
+        # a forged path to one RSA verification with an anchor's key).
         r = self.node.report
         if self.paths is None:
             return r.drop("unexpected")
@@ -92,11 +107,20 @@ class PathDiscovery:
         p.certs[m.component] = bytes(cert)
         if len(p.certs) < n:
             return False
+        digest = p.digest()
+        if digest in p.rejected:
+            return r.drop("path_rejected")
+        if not p.tries:
+            return r.drop("path_tries")
+        p.tries -= 1
+        s = self.node.settings
         try:
-            leaf = x509.validate_path([p.certs[k] for k in p.certs], self.anchors, now)
-            if not x509.covers(leaf, self.node.settings.prefix + bytes(8), 64):
+            leaf = x509.validate_path([p.certs[k] for k in p.certs], self.anchors, now, s.rsa_min_bits, s.rsa_max_bits)
+            if not x509.covers(leaf, s.prefix + bytes(8), 64):
                 raise VerifyError("router certificate does not cover the link prefix", "prefix")
         except (ParseError, VerifyError) as e:
+            p.rejected.append(digest)
+            del p.rejected[:-MAX_REJECTED]
             r.count("path.invalid")
             r.event(PathInvalid(src, e.args[0]))
             return False
@@ -145,5 +169,7 @@ class PathDiscovery:
             return None
         if d:
             self.node.report.count("resent.cps")
+            for p in self.paths:          # a new CPS: each source may answer it again
+                p.tries = PATH_TRIES
             return [self.cps.pkt]
         return []
