@@ -7,7 +7,13 @@ the trust anchor as its issuer with a 6,016-bit modulus and a 3,008-bit exponent
 junk leaf with a 752-octet signature. `before` is the one operation the former leaf-first
 validation ran on it, the leaf's signature checked with the forged key (rsa.verify_digest,
 the same call); `after` is x509.validate_path now, which refuses the key unused. A normal
-RSA-1024 verification and a genuine path's validation give the scale."""
+RSA-1024 verification and a genuine path's validation give the scale.
+
+hkepk: a signed RtSolPr from a Sec 0 CGA (RSA-1024) whose HKEPK has the CGA key's size and a
+7,200-bit exponent. `before` is the encryption of a handover key under it that the AR used to
+do (rsa.encrypt, the same call); `after` is the AR's whole answer now (ar.handle: refused
+before any RSA but the PrRtAdv's signature); a normal encryption and a normal exchange give
+the scale."""
 import json
 import os
 import subprocess
@@ -32,6 +38,7 @@ NOW = 1893456000   # inside the fixtures' validity
 # Runs under both interpreters, in the folder holding the DER files; prints one JSON object.
 WORKER = r"""
 import json
+import arfix
 from dualclock import median
 from fmipkey.crypto import backend, der, rsa, x509
 from fmipkey.errors import VerifyError
@@ -57,7 +64,26 @@ forged_key = x509.parse(evil_ca).public_key
 digest = backend.hasher("sha256")(leaf.tbs).digest()
 k = der.parse_private_key(der.pem_decode(read("rsa1024_a.pem").decode())[0][1])
 sig = rsa.sign(k, b"m")
+
+# hkepk: the AR answers the same RtSolPr each time (a high PrRtAdv rate: the cost, not the limit)
+mn = arfix.Node("rsa1024_b.pem")
+bad_hkepk = rsa.PublicKey(arfix.key("rsa1024_pkcs8.pem").n, (1 << 7199) | 1)
+attack = arfix.rtsolpr(mn, arfix.ALL_ROUTERS, bad_hkepk)
+normal = arfix.rtsolpr(mn, arfix.ALL_ROUTERS, arfix.key("rsa1024_pkcs8.pem").public)
+
+def answer(pkt, counter):
+    ar = arfix.make_ar(max_prrtadv_rate=100000)
+    def one():
+        n = ar.counters.get(counter, 0)
+        ar.keystore.discard(mn.addr)
+        assert len(ar.handle(pkt, arfix.NOW)) == 1 and ar.counters[counter] == n + 1, ar.counters
+    return one
+
 print(json.dumps({
+    "hkepk_before_ms": median_ms(lambda: rsa.encrypt(bad_hkepk, bytes(20)), 5),
+    "rsa1024_encrypt_ms": median_ms(lambda: rsa.encrypt(k.public, bytes(20)), 20),
+    "hkepk_after_ms": median_ms(answer(attack, "keys.refused.hkepk_exponent"), 10),
+    "ar_normal_exchange_ms": median_ms(answer(normal, "keys.issued"), 10),
     "forged_cpa_before_ms": median_ms(lambda: rsa.verify_digest(forged_key, digest, leaf.signature, "sha256"), 3),
     "forged_cpa_after_ms": median_ms(lambda: refused(x509.validate_path, [evil_leaf, evil_ca], [root], %d), 20),
     "genuine_path_ms": median_ms(lambda: x509.validate_path([router, ca], [root], %d), 10),
@@ -109,7 +135,7 @@ def main():
         (d / "evil_ca.der").write_bytes(ca)
         (d / "evil_leaf.der").write_bytes(leaf)
         (d / "worker.py").write_text(WORKER)
-        path = "%s:%s" % (ROOT / "firmware", ROOT / "bench")
+        path = "%s:%s:%s" % (ROOT / "firmware", ROOT / "bench", ROOT / "host_tests" / "fw")
         for interp, cmd, env in (
                 ("micropython", [str(ROOT / ".venv/bin/micropython"), "worker.py"], dict(os.environ, MICROPYPATH=path)),
                 ("cpython", [sys.executable, "worker.py"], dict(os.environ, PYTHONPATH=path))):
@@ -118,8 +144,12 @@ def main():
             b, a = out[interp + "_forged_cpa_before_ms"], out[interp + "_forged_cpa_after_ms"]
             out[interp + "_forged_cpa_before_in_rsa1024_verifies"] = round(b / out[interp + "_rsa1024_verify_ms"])
             out[interp + "_forged_cpa_after_in_rsa1024_verifies"] = round(a / out[interp + "_rsa1024_verify_ms"], 2)
+            for what in ("hkepk_before", "hkepk_after"):
+                out["%s_%s_in_normal_exchanges" % (interp, what)] = round(
+                    out["%s_%s_ms" % (interp, what)] / out[interp + "_ar_normal_exchange_ms"], 2)
         out.update(openssl_figures(d))
-    out["issue"] = {"micropython_forged_cpa_before_ms": 1900, "before_in_rsa1024_verifies": 3100}
+    out["issue"] = {"micropython_forged_cpa_before_ms": 1900, "forged_cpa_before_in_rsa1024_verifies": 3100,
+                    "hkepk_before_in_normal_exchanges": 16}
     json.dump(out, sys.stdout)
     print()
 
