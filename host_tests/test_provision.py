@@ -124,6 +124,35 @@ def test_ar_path_must_reach_the_anchor(inputs, tmp_path):
     assert r.exit_code != 0 and "does not validate to --anchor" in r.output, r.output
 
 
+@pytest.mark.parametrize("usage", ["no_eku", "encipherment"])
+def test_ar_router_certificate_needs_the_send_profile(inputs, tmp_path, usage):
+    # MNs refuse a router certificate without id-kp-sendRouter or digitalSignature (RFC 6494):
+    # provisioning an AR with one must say so rather than make a bundle no MN accepts.
+    import datetime
+    import ipaddress
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+    ca_cert = cx509.load_pem_x509_certificate((inputs / "ca" / "ca-cert.pem").read_bytes())
+    ca_key = serialization.load_pem_private_key((inputs / "ca" / "ca-key.pem").read_bytes(), None)
+    rkey = serialization.load_pem_private_key((inputs / "r" / "router-key.pem").read_bytes(), None)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (cx509.CertificateBuilder().subject_name(cx509.Name([cx509.NameAttribute(NameOID.COMMON_NAME, "r")]))
+         .issuer_name(ca_cert.subject).public_key(rkey.public_key()).serial_number(9)
+         .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=9))
+         .add_extension(cx509.UnrecognizedExtension(pki.ID_PE_IP_ADDR_BLOCKS, pki.ip_addr_blocks(
+             [ipaddress.IPv6Network("2001:db8:1::/64")])), critical=True))
+    if usage == "encipherment":
+        b = (b.add_extension(cx509.KeyUsage(False, False, True, False, False, False, False, False, False), critical=True)
+             .add_extension(cx509.ExtendedKeyUsage([pki.ID_KP_SEND_ROUTER]), critical=False))
+    else:
+        b = b.add_extension(cx509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+    (tmp_path / "chain.pem").write_bytes(b.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    r = run(*ar_args(inputs, tmp_path / "ar", **{"--certs": tmp_path / "chain.pem", "--anchor": None}))
+    assert r.exit_code != 0 and "digitalSignature key usage that MNs require" in r.output, r.output
+    assert not (tmp_path / "ar" / "config.json").exists()
+
+
 def test_mn_refusals(inputs, tmp_path):
     r = run(*mn_args(inputs, tmp_path / "mn", **{"--anchor": None}))
     assert r.exit_code != 0 and "needs a trust anchor" in r.output

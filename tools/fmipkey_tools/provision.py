@@ -17,7 +17,6 @@ from fmipkey.errors import ConfigError, ParseError, VerifyError
 from fmipkey_tools import private
 from fmipkey_tools.cga import load_key, spki_of
 
-SEND_ROUTER = "1.3.6.1.5.5.7.3.23"
 LINK_LOCAL = bytes.fromhex("fe80000000000000")
 # Files of a bundle, by their config key; PRIVATE are written 0600 (fmipkey_tools.private).
 FILE_KEYS = ("key_file", "cga_file", "certs_file", "anchors_file", "hkepk_file", "device_key_file")
@@ -56,16 +55,19 @@ def check_cga(key, params, sec, name="CGA parameters"):
 
 
 def check_router(key, chain, anchors, cga_prefix, cfg):
-    """Refuse a certification path this AR could not use: not for its key, no
-    sendRouter EKU, not chaining to a given anchor, or prefixes that do not
-    cover its CGA (a global one) and its link's prefix."""
+    """Refuse a certification path this AR could not use: not for its key, not a SEND
+    router certificate (sendRouter EKU and digitalSignature, which MNs require: RFC 6494),
+    not chaining to a given anchor, or prefixes that do not cover its CGA (a global one)
+    and its link's prefix."""
     fw = [x509.parse(_der(c)) for c in chain]
     leaf = fw[0]
     if chain[0].public_key().public_numbers() != key.public_key().public_numbers():
         raise click.UsageError("the router certificate (first in --certs) is for another key than --key; "
                                "give the key it was issued for (router-key.pem)")
-    if leaf.eku is not None and SEND_ROUTER not in leaf.eku:
-        raise click.UsageError("the router certificate has no id-kp-sendRouter EKU; issue it with fmipkey pki router")
+    if (leaf.eku is None or x509.EKU_SEND_ROUTER not in leaf.eku or leaf.key_usage is None
+            or not leaf.key_usage & x509.KU_DIGITAL_SIGNATURE):
+        raise click.UsageError("the router certificate lacks the id-kp-sendRouter EKU or the digitalSignature key "
+                               "usage that MNs require (RFC 6494); issue it with fmipkey pki router")
     if anchors:
         try:
             leaf = x509.validate_path(fw, [x509.parse(_der(a)) for a in anchors], time.time())
