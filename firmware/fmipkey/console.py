@@ -7,7 +7,7 @@ import sys
 import time
 
 from fmipkey.compat import exists
-from fmipkey import config
+from fmipkey import config, nvs
 from fmipkey.errors import ConfigError, ParseError, VerifyError
 
 CONFIG = "config.json"
@@ -147,9 +147,13 @@ def _keys():
     from fmipkey.keystore import KeyStore
     cfg = config.load(CONFIG)
     now = time.time()
+    in_nvs = nvs.name(cfg["device_key_file"])
     try:
-        with open(cfg["device_key_file"], "rb") as f:
-            store = KeyStore(f.read(), cfg["keystore_max"], cfg["hk_lifetime"])
+        if in_nvs:
+            store = KeyStore(nvs.read(in_nvs), cfg["keystore_max"], cfg["hk_lifetime"])
+        else:
+            with open(cfg["device_key_file"], "rb") as f:
+                store = KeyStore(f.read(), cfg["keystore_max"], cfg["hk_lifetime"])
     except OSError:
         raise ConfigError("device_key_file: cannot read %s; flash the bundle that holds it" % cfg["device_key_file"])
     if not exists(cfg["keystore_file"]):

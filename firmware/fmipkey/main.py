@@ -17,7 +17,7 @@ import sys
 import time
 
 from fmipkey.compat import exists
-from fmipkey import config, events, identity
+from fmipkey import config, events, identity, nvs
 from fmipkey.crypto import backend
 from fmipkey.errors import ConfigError, ParseError, VerifyError
 
@@ -145,10 +145,12 @@ def _load_ar(d, bundle, ident):
     from fmipkey.keystore import KeyStore
     cfg = bundle.cfg
     certs = [c.der for c in identity.certificates(bundle.dir, cfg["certs_file"])]
-    ks = KeyStore(bundle.read(cfg["device_key_file"]), cfg["keystore_max"], cfg["hk_lifetime"])
+    in_nvs = nvs.name(cfg["device_key_file"])  # ESP32: provision --nvs
+    device_key = nvs.read(in_nvs) if in_nvs else bundle.read(cfg["device_key_file"])
+    ks = KeyStore(device_key, cfg["keystore_max"], cfg["hk_lifetime"])
     # Warn, not refuse: a flash over the REPL cannot set file modes (MicroPython has no
     # chmod) and littlefs has none; provisioning writes it 0600 (docs/firmware-api.md).
-    if os.stat(bundle.path(cfg["device_key_file"]))[0] & 0o077:
+    if not in_nvs and os.stat(bundle.path(cfg["device_key_file"]))[0] & 0o077:
         d.log("warning", "%s is readable by group/other: chmod 600 it" % cfg["device_key_file"])
     return ks, lambda link: AccessRouter(bundle.settings, ident, certs, ks, link.mac)
 
