@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from fmipkey import config, identity
 from fmipkey.crypto import cga, rsa, x509
-from fmipkey_tools import pki
+from fmipkey_tools import nvs, pki
 from fmipkey_tools.cli import main
 from fmipkey_tools.sim import find_cga
 
@@ -275,3 +275,26 @@ def test_format_time_matches_the_datetime_module():
         assert config.format_time(t, ms=True) == text
         assert datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="milliseconds") == \
             text.replace("Z", "+00:00")
+
+
+def test_nvs_puts_the_device_key_in_an_nvs_image_not_a_file(inputs, tmp_path):
+    out = tmp_path / "ar"
+    r = run(*ar_args(inputs, out), "--nvs")
+    assert r.exit_code == 0, r.output
+    cfg = config.load(str(out / "config.json"))
+    assert cfg["device_key_file"] == "nvs:device.key"
+    assert not (out / "device.key").exists()
+    assert stat.S_IMODE((out / "nvs.bin").stat().st_mode) == 0o600
+    key = nvs.read_key((out / "nvs.bin").read_bytes())
+    assert len(key) == 32
+    # --force keeps the key, into a file bundle too; --new-device-key replaces it
+    assert run(*ar_args(inputs, out, **{"--at": 0}), "--nvs", "--force").exit_code == 0
+    assert nvs.read_key((out / "nvs.bin").read_bytes()) == key
+    assert run(*ar_args(inputs, out), "--force").exit_code == 0
+    assert (out / "device.key").read_bytes() == key and not (out / "nvs.bin").exists()
+    assert run(*ar_args(inputs, out), "--nvs", "--force").exit_code == 0
+    assert nvs.read_key((out / "nvs.bin").read_bytes()) == key and not (out / "device.key").exists()
+    assert run(*ar_args(inputs, out), "--nvs", "--force", "--new-device-key").exit_code == 0
+    assert nvs.read_key((out / "nvs.bin").read_bytes()) != key
+    r = run(*mn_args(inputs, tmp_path / "mn"), "--nvs")
+    assert r.exit_code == 2 and "--nvs is for an AR's device.key; an MN has none" in r.output

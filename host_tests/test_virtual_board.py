@@ -433,3 +433,34 @@ def test_console_status_shows_what_an_admin_checks_first(fw, bundle, tmp_path):
         assert s["daemon"].startswith("running as another process (counters written ")
         table = " ".join(cli("console", "--port", tty, "status").output.split())
         assert "dropped.cga 1, dropped.sig 2" in table and "certificate_expires" in table
+
+
+def test_flash_writes_an_nvs_bundle_key_with_esptool_not_to_the_file_system(fw, bundle, tmp_path, monkeypatch):
+    # provision --nvs: config names nvs:device.key, the bundle holds nvs.bin. esptool (recorded
+    # here: the virtual board has no ROM bootloader) gets it at the nvs partition's offset; the
+    # file copy over the REPL never carries it.
+    from fmipkey_tools import nvs
+    (bundle / "device.key").unlink()
+    (bundle / "config.json").write_text(json.dumps(dict(CONFIG, device_key_file="nvs:device.key")))
+    (bundle / "nvs.bin").write_bytes(nvs.image(bytes(range(32))))
+    calls = []
+    real_run = subprocess.run
+
+    def run(cmd, *a, **kw):
+        if "esptool" in cmd:
+            calls.append(cmd)
+            return subprocess.CompletedProcess(cmd, 0)
+        return real_run(cmd, *a, **kw)
+    monkeypatch.setattr(flash.subprocess, "run", run)
+    monkeypatch.setattr(flash.time, "sleep", lambda s: None)
+    dev = tmp_path / "flash"
+    with board.virtual_board(dev) as tty:
+        r = cli("flash", "--port", tty, "--fw", fw, "--bundle", bundle)
+        assert r.exit_code == 0, r.output
+    assert calls == [flash.esptool_command(tty, bundle / "nvs.bin", "0x9000")]
+    assert "writing %s at 0x9000 with esptool" % (bundle / "nvs.bin") in r.output
+    assert (dev / "config.json").exists()
+    assert not (dev / "nvs.bin").exists() and not (dev / "device.key").exists()
+    (bundle / "nvs.bin").unlink()
+    r = cli("flash", "--port", "/dev/null", "--fw", fw, "--bundle", bundle)
+    assert r.exit_code == 1 and "nvs.bin missing" in r.output

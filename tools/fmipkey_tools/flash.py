@@ -19,8 +19,9 @@ from rich.console import Console
 from rich.table import Table
 
 from fmipkey import config, identity
+from fmipkey import nvs as fw_nvs
 from fmipkey.errors import ConfigError
-from fmipkey_tools import board, build
+from fmipkey_tools import board, build, nvs
 
 # Board side: SHA-256 of each path in P (None when absent), then every file under
 # fmipkey/ (to find modules the build no longer has). Reads in small chunks: ESP32 heap.
@@ -102,6 +103,11 @@ def _ca_certs(data):
     return out
 
 
+def _in_bundle(name):
+    """The bundle file holding what a config file name names: nvs.bin for nvs:KEY (provision --nvs)."""
+    return nvs.IMAGE if fw_nvs.name(name) else name
+
+
 def check_bundle(bundle):
     """The config of a bundle `provision` wrote, else a ClickException saying what was found
     (a CA folder, a key the config does not name, a CA's private key, a file missing)."""
@@ -119,7 +125,8 @@ def check_bundle(bundle):
     except ConfigError as e:
         raise click.ClickException("%s/config.json: %s; write the bundle with fmipkey provision" % (bundle, e.args[0]))
     role = cfg["role"]
-    missing = [cfg[k] for k in NEEDED[role] if cfg[k][:1] != "/" and cfg[k] not in names]
+    # an absolute name lives on the board apart from the bundle
+    missing = [_in_bundle(cfg[k]) for k in NEEDED[role] if cfg[k][:1] != "/" and _in_bundle(cfg[k]) not in names]
     if missing:
         raise click.ClickException("%s is not a complete %s bundle: %s missing; write it with fmipkey provision"
                                    % (bundle, role.upper(), ", ".join(missing)))
@@ -153,7 +160,7 @@ def check_bundle(bundle):
 def private_names(cfg):
     """Bundle files that are secrets: 0600 on a board whose file system has modes."""
     keys = KEY_FILES[cfg["role"]] + (("device_key_file",) if cfg["role"] == "ar" else ())
-    return sorted(cfg[k] for k in keys if cfg[k][:1] != "/")
+    return sorted(cfg[k] for k in keys if cfg[k][:1] != "/" and not fw_nvs.name(cfg[k]))
 
 
 def local_files(fw, bundle):
@@ -165,6 +172,8 @@ def local_files(fw, bundle):
         for p in sorted(Path(root).rglob("*")):
             if p.is_file() and "__pycache__" not in p.parts:
                 name = p.relative_to(root).as_posix()
+                if root == bundle and name == nvs.IMAGE:
+                    continue   # esptool writes it to the NVS partition (cli), never to the file system
                 if name in files:
                     raise click.ClickException("%s and %s would both be written to %s on the board: rename one"
                                                % (files[name], p, name))
@@ -321,11 +330,16 @@ def cli(port, image, offset, bundle, fw, prune, role_change, verbose):
         raise click.UsageError("--fw %s does not exist; give the folder fmipkey build --out wrote, or leave --fw "
                                "out to build into build/fw" % fw)
     cfg = check_bundle(bundle) if bundle else None
-    if image:
-        click.echo("writing %s at %s with esptool" % (image, offset))
-        if subprocess.run(esptool_command(port, image, offset)).returncode:
+    images = [(image, offset)] if image else []
+    if cfg and cfg["role"] == "ar" and fw_nvs.name(cfg["device_key_file"]):
+        # provision --nvs: device.key goes to the NVS partition of boards/esp32's partition table
+        images.append((bundle / nvs.IMAGE, hex(nvs.partition()[0])))
+    for path, at in images:
+        click.echo("writing %s at %s with esptool" % (path, at))
+        if subprocess.run(esptool_command(port, path, at)).returncode:
             raise click.ClickException("esptool could not write %s: hold BOOT while resetting the board, "
-                                       "check --port, then try again" % image)
+                                       "check --port, then try again" % path)
+    if images:
         time.sleep(2)  # the board resets and boots MicroPython before its REPL answers
     if fw is None:
         fw = Path("build/fw")

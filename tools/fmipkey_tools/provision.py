@@ -12,9 +12,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fmipkey import config, identity
+from fmipkey import nvs as fw_nvs
 from fmipkey.crypto import cga, x509
 from fmipkey.errors import ConfigError, ParseError, VerifyError
-from fmipkey_tools import private
+from fmipkey_tools import nvs, private
 from fmipkey_tools.cga import load_key, spki_of
 
 LINK_LOCAL = bytes.fromhex("fe80000000000000")
@@ -95,6 +96,21 @@ def existing_bundle(out):
         return None, names
 
 
+def _kept_device_key(d, old_cfg):
+    """The device key of the AR bundle in `d` being replaced: its device key file, or the
+    NVS image `provision --nvs` wrote; None when it has neither."""
+    image = d / nvs.IMAGE
+    if image.is_file() and not image.is_symlink():
+        try:
+            return nvs.read_key(image.read_bytes())
+        except ValueError as e:
+            raise click.UsageError("%s: %s; add --new-device-key to replace it" % (image, e))
+    kept = d / old_cfg["device_key_file"]
+    if not fw_nvs.name(old_cfg["device_key_file"]) and kept.is_file() and not kept.is_symlink():
+        return kept.read_bytes()
+    return None
+
+
 def write_bundle(out, role, key, params, sec, settings=None, chain=(), anchors=(), hkepk_count=2,
                  force=False, new_device_key=False):
     """Check, then write the bundle for `role` into `out`; returns the validated config.
@@ -128,17 +144,18 @@ def write_bundle(out, role, key, params, sec, settings=None, chain=(), anchors=(
         raise click.UsageError("the key is %d bits; SEND peers here accept %d to %d"
                                % (key.key_size, cfg["rsa_min_bits"], cfg["rsa_max_bits"]))
     files = {"key_file": _pem_key(key), "cga_file": bytes(params)}
+    nvs_image = None
     d = Path(out)
     if role == "ar":
         if not chain:
             raise click.UsageError("an AR needs its certification path: --certs router-chain.pem (fmipkey pki router)")
         check_router(key, chain, anchors, cga_prefix, cfg)
         files["certs_file"] = b"".join(_pem_cert(c) for c in chain)
-        kept = d / cfg["device_key_file"]
-        if old_names and not new_device_key and kept.is_file() and not kept.is_symlink():
-            files["device_key_file"] = kept.read_bytes()
+        device_key = (old_names and not new_device_key and _kept_device_key(d, old_cfg or cfg)) or os.urandom(32)
+        if fw_nvs.name(cfg["device_key_file"]):
+            nvs_image = nvs.image(device_key)   # --nvs: for the board's NVS partition, never its file system
         else:
-            files["device_key_file"] = os.urandom(32)
+            files["device_key_file"] = device_key
     else:
         if not anchors:
             raise click.UsageError("an MN needs a trust anchor to verify its router: --anchor ca-cert.pem")
@@ -154,6 +171,10 @@ def write_bundle(out, role, key, params, sec, settings=None, chain=(), anchors=(
             private.write(d / cfg[k], data, replace=force)
         else:
             (d / cfg[k]).write_bytes(data)
+    if nvs_image is not None:
+        private.write(d / nvs.IMAGE, nvs_image, replace=force)
+    elif (d / nvs.IMAGE).is_file():
+        (d / nvs.IMAGE).unlink()
     written = {cfg[k] for k in files} | {"config.json"}
     for k in FILE_KEYS:  # what the old bundle named and the new one lacks
         name = old_cfg[k] if old_cfg else None
@@ -202,11 +223,14 @@ def _neighbor(text):
 @click.option("--hk-lifetime", type=int, help="Handover key lifetime, s.")
 @click.option("--keystore-max", type=int, help="Handover keys kept at most.")
 @click.option("--neighbor", "neighbors", multiple=True, help="ar: ap_id,nar_lla,nar_addr,nar_prefix (repeatable).")
+@click.option("--nvs", "nvs_key", is_flag=True,
+              help="ar on ESP32: device.key goes to the board's NVS partition (nvs.bin in the bundle, written by "
+                   "fmipkey flash with esptool), not to its file system.")
 @click.option("--force", is_flag=True, help="Replace the bundle already in --out (its device.key is kept).")
 @click.option("--new-device-key", is_flag=True,
               help="ar, with --force: a new device.key too (handover keys the AR issued before stop verifying).")
 def cli(role, out, key_path, cga_path, sec, certs_path, anchor_paths, hkepk_count, interface, prefix, router, at,
-        hk_lifetime, keystore_max, neighbors, force, new_device_key):
+        hk_lifetime, keystore_max, neighbors, nvs_key, force, new_device_key):
     """Write a device bundle (config, keys, CGA, certificates) for an AR or MN."""
     key = load_key(key_path)
     try:
@@ -221,6 +245,10 @@ def cli(role, out, key_path, cga_path, sec, certs_path, anchor_paths, hkepk_coun
         raise click.UsageError("--certs is for an AR; an MN gets --anchor")
     chain = _certs(certs_path, "--certs") if certs_path else ()
     anchors = [c for p in anchor_paths for c in _certs(p, "--anchor")]
+    if nvs_key:
+        if role != "ar":
+            raise click.UsageError("--nvs is for an AR's device.key; an MN has none")
+        settings["device_key_file"] = fw_nvs.PREFIX + fw_nvs.KEY
     if new_device_key and not force:
         raise click.UsageError("--new-device-key replaces the device.key of an existing bundle: add --force")
     cfg = write_bundle(out, role, key, params, sec, settings, chain, anchors, hkepk_count, force, new_device_key)
