@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "esp_netif.h"
+#include "esp_netif_net_stack.h"   // esp_netif_get_netif_impl
 
 struct netif *fmipkey_hw_netif(const char *name) {
     const char *key = strcmp(name, "ap") == 0 ? "WIFI_AP_DEF" : strcmp(name, "sta") == 0 ? "WIFI_STA_DEF" : NULL;
