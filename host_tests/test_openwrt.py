@@ -11,7 +11,6 @@ directories and one file standing in for the router's own micropython-mbedtls pa
 /usr/bin/micropython, a script that execs the unix port in .venv (the router's binary
 needs the router). The environment is emptied as procd does, so MicroPython finds
 fmipkey only in /usr/lib/micropython of the installed root."""
-import gzip
 import hashlib
 import io
 import json
