@@ -220,9 +220,11 @@ def gzip_members(blob):
 def test_apk_is_a_v2_package(built):
     ipk, apk, files = built
     (ctl_gz, ctl), (data_gz, data) = gzip_members(apk.read_bytes())
-    assert not ctl.endswith(bytes(1024)) or len(ctl) % 512 == 0  # control is cut: no end-of-archive
     with tarfile.open(fileobj=io.BytesIO(ctl + bytes(1024))) as t:
         control = {m.name: t.extractfile(m).read() for m in t.getmembers()}
+        last = t.getmembers()[-1]
+    # cut: the control segment ends with its last file's data, no end-of-archive blocks
+    assert len(ctl) == last.offset_data + -(-last.size // 512) * 512
     assert sorted(control) == [".PKGINFO", ".post-install", ".pre-deinstall"]
     info = dict(line.split(" = ", 1) for line in control[".PKGINFO"].decode().splitlines() if " = " in line)
     assert info["pkgname"] == "fmipkey" and info["pkgver"] == package.VERSION and info["arch"] == "noarch"
