@@ -44,7 +44,7 @@ class MicroPythonFile(pytest.File):
                 yield MicroPythonItem.from_parent(self, name=node.name + "[micropython]", test_name=node.name)
 
     def results(self):
-        """Run the whole module once under MicroPython; map test name -> (ok, text)."""
+        """Run the whole module once under MicroPython; map test name -> (PASS|FAIL|SKIP, text)."""
         if self._results is not None:
             return self._results
         if not MICROPYTHON.exists():
@@ -56,7 +56,7 @@ class MicroPythonFile(pytest.File):
         for line in proc.stdout.splitlines():
             if line.startswith("@@"):
                 if current:
-                    results[current[1]] = (current[0] == "PASS", "\n".join(lines))
+                    results[current[1]] = (current[0], "\n".join(lines))
                 parts = line[2:].split(" ", 1)
                 current = parts if len(parts) == 2 else None
                 lines = []
@@ -76,8 +76,10 @@ class MicroPythonItem(pytest.Item):
         results = self.parent.results()
         if self.test_name not in results:
             raise MicroPythonFailure("did not run under MicroPython; runner output:\n" + self.parent._output)
-        ok, text = results[self.test_name]
-        if not ok:
+        status, text = results[self.test_name]
+        if status == "SKIP":
+            pytest.skip(text)
+        if status != "PASS":
             raise MicroPythonFailure(text)
 
     def repr_failure(self, excinfo, style=None):

@@ -191,13 +191,24 @@ def test_resume_skips_searched_ranges(tmp_path, key1024, monkeypatch):
     assert r.exit_code == 1 and "delete it to start afresh" in r.output
 
 
+def searched(cp):
+    try:
+        return bool(json.loads(cp.read_text())["jobs"]["long.cga"]["done"])
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 def test_ctrl_c_saves_checkpoint_without_traceback(tmp_path, key1024):
     out = tmp_path / "long.cga"
     p = subprocess.Popen([str(FMIPKEY), "cga", "gen", "--sec", "3", "--prefix", "2001:db8::", "--out", str(out),
                           "--key", str(key1024[0]), "--workers", "2", "--yes"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     estimate = p.stderr.readline()  # printed once the rate is measured, just before the search starts
-    time.sleep(4)
+    cp = Path(str(out) + ".checkpoint.json")
+    deadline = time.time() + 60
+    while not searched(cp):             # the search ran long enough to save ranges it searched
+        assert time.time() < deadline and p.poll() is None, "no checkpoint with searched ranges in 60 s"
+        time.sleep(0.1)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=30)
     assert estimate.startswith("expected ~2.81e+14 hashes")

@@ -82,6 +82,15 @@ def demo(tmp_path_factory):
     return out, r, took, dissect(out / "exchange.pcap"), frames
 
 
+def junk_counted(path):
+    """The AR's counters file (written every second) shows the injected junk dropped."""
+    try:
+        c = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return c.get("dropped.hop_limit") == 1 and c.get("dropped.malformed", 0) >= 2
+
+
 def netns():
     """The host's network namespaces now."""
     return {l.split()[0] for l in subprocess.run(["ip", "netns", "list"], capture_output=True,
@@ -230,7 +239,7 @@ def test_daemon_survives_malformed_packets(tmp_path):
         inject = ("import socket,sys\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind(('eth0',0))\n"
                   "for h in sys.argv[1:]:\n    s.send(bytes.fromhex('333300000002020000000099' + '86dd' + h))\n")
         sim.link.exec_(sim.link.ns["mn"], sys.executable, "-c", inject, *[b.hex() for b in bad])
-        time.sleep(0.3)
+        wait_for(lambda: junk_counted(sim.out / "ar" / "counters.json"), 15, "the AR to count the junk")
         mn = sim.daemon("mn", *sim.mn_args("mn"))
         assert mn.wait(20) == 0
         assert ar.poll() is None

@@ -1,16 +1,20 @@
-# MicroPython side of host_tests/conftest.py: run every test_* function of one module.
+# MicroPython side of host_tests/conftest.py: run every test_* function of one module in
+# file order (as pytest does), reporting PASS, FAIL or SKIP (fwtest.skip) for each.
 import sys
 
 name = sys.argv[1]
 mod = __import__(name)
-for attr in sorted(dir(mod)):
-    fn = getattr(mod, attr)
-    if not attr.startswith("test_") or not callable(fn):
-        continue
+with open(name + ".py") as f:
+    tests = [line[4:line.index("(")] for line in f if line.startswith("def test_")]
+for attr in tests:
     try:
-        fn()
+        getattr(mod, attr)()
         print("@@PASS " + attr)
     except Exception as e:
+        if type(e).__name__ == "Skipped":
+            print("@@SKIP " + attr)
+            print(e.args[0])
+            continue
         print("@@FAIL " + attr)
         sys.print_exception(e, sys.stdout)
 print("@@END done")

@@ -20,3 +20,16 @@ def logged(events):
     """An engine's events as the daemon logs them: [(name, text)]."""
     from fmipkey import config
     return [(e.name, e.describe(config.format_addr)) for e in events]
+
+
+class Skipped(Exception):
+    """A test that does not apply to this interpreter (_mprun reports it as skipped)."""
+
+
+def skip(reason):
+    """Skip the calling test, saying why: pytest's skip on CPython, Skipped on MicroPython."""
+    try:
+        import pytest
+    except ImportError:
+        raise Skipped(reason)
+    pytest.skip(reason)

@@ -103,15 +103,23 @@ def test_fuzz_send_verify():
     msg = bytes(send.message(src, AR, body, priv, cga_params=params, now=NOW, nonce=b"NONCE1"))
     cache = send.Timestamps(size=4)
     cache.accept(bytes(16), (NOW - 5) << 16, NOW - 5)  # another peer, so the cache is not empty
+    sig = fmip.parse(msg).sig
+    def covered(b):     # what the signature covers (not the checksum), then key hash and signature
+        return b[:2] + b[4:sig] + b[sig + 4:sig + 20 + priv.size]
+    signed = covered(msg)
     ok = 0
     for i in range(4000):
-        m = only(ParseError, fmip.parse, mutate(msg))
+        b = mutate(msg)
+        m = only(ParseError, fmip.parse, b)
         if m is None:
             continue
         before = dict(cache.peers)
         try:
             send.verify(m, src, AR, NOW, cache, solicitation=True)
             ok += 1
+            # only a mutation outside those bytes (checksum, reserved octets, padding, after the
+            # signature option) or an overwrite with the same value may pass
+            assert m.sig == sig and covered(b) == signed, b
         except (ParseError, VerifyError):
             assert cache.peers == before
-    assert ok < 80       # nearly every mutation is caught; equal-value overwrites may pass
+    assert 0 < ok < 80, ok      # nearly every mutation is caught; the harmless ones are not
