@@ -66,7 +66,7 @@ def openssl_verify(src, msg, spki):
     pub = serialization.load_der_public_key(spki)
     size = pub.key_size // 8
     sig = bytes(field[:size])
-    # signed data per RFC 3971 5.2 with the checksum of the unsigned message (NOTES.md)
+    # signed data per RFC 3971 5.2 with the checksum of the unsigned message (docs/interop.md)
     cut = bytearray(msg[:m.sig])
     icmp6.set_checksum(cut, src, AR)
     signed = send.TAG + src + AR + bytes(cut)

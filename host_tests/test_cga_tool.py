@@ -1,5 +1,5 @@
 """fmipkey cga: the numba SHA-1 against hashlib, searches checked by the firmware's
-verifier and by an independent reading of RFC 3972 (NOTES.md), the RFC vector."""
+verifier and by an independent reading of RFC 3972 section 5, the RFC vector."""
 import concurrent.futures as cf
 import hashlib
 import ipaddress
@@ -36,7 +36,7 @@ def run(*args):
 
 
 def independent_check(params, addr):
-    """RFC 3972 section 5 from NOTES.md, with hashlib only; returns Sec or None."""
+    """RFC 3972 section 5, with hashlib only; returns Sec or None."""
     assert params[25] == 0x30  # SPKI: a SEQUENCE, DER length short or long form
     n = params[26]
     klen = 2 + n if n < 0x80 else 2 + (n & 0x7F) + int.from_bytes(params[27:27 + (n & 0x7F)], "big")

@@ -59,7 +59,7 @@ def results(rec):
 
 def rfc_ra(ts, key=None):
     """RFC 4861 4.2 RA from a Sec 0 CGA with CGA, Timestamp, Nonce and RSA Signature options
-    (RFC 3971 5.1-5.3), checksum inside the signature per NOTES.md."""
+    (RFC 3971 5.1-5.3), checksum inside the signature per docs/interop.md."""
     key = key or crsa.generate_private_key(65537, 1024)
     spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     params = bytes(range(16)) + bytes.fromhex("fe80000000000000") + b"\x00" + spki

@@ -160,7 +160,7 @@ def test_handover_key_reply_decrypts_to_the_keys_both_sides_stored(demo):
 
 
 def authenticator_ok(key, coa, par, m, n=12):
-    """NOTES.md: First(N, HMAC-SHA1(key, coa | par | MH with checksum zero, without the Authenticator))."""
+    """docs/interop.md: First(N, HMAC-SHA1(key, coa | par | MH with checksum zero, without the Authenticator))."""
     data = coa + par + m[:4] + b"\0\0" + m[6:-n]
     return hmac.compare_digest(hmac.new(key, data, hashlib.sha1).digest()[:n], m[-n:])
 
@@ -171,7 +171,7 @@ def test_fbu_and_fback_authenticators_recompute(demo):
     fbu, fback = frames[4], frames[5]
     ncoa = config.parse_addr(fbu["mip6.acoa.acoa"][0])
     _, par, m = mobility_header(packets[4])
-    assert unhex(fbu["mip6.badff.auth"][0]) == m[-12:-2]   # where tshark finds it (2 octets short, NOTES.md)
+    assert unhex(fbu["mip6.badff.auth"][0]) == m[-12:-2]   # where tshark finds it (2 octets short, docs/interop.md)
     assert authenticator_ok(key, ncoa, par, m)
     assert not authenticator_ok(key[::-1], ncoa, par, m)    # the check can fail
     _, _, m = mobility_header(packets[5])

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark i
 HOME = bytes.fromhex("20010db8000000010000000000000010")
 NCOA = bytes.fromhex("20010db8000000020000000000000010")
 PCOA = bytes.fromhex("20010db8000000030000000000000010")   # the MN's care-of address, not HOME
-QUIRK = "Unknown Data (not interpreted)"     # NOTES.md: HK Request/Reply padding quirk
+QUIRK = "Unknown Data (not interpreted)"     # docs/interop.md: HK Request/Reply padding quirk
 
 
 def flatten(node, out):
@@ -124,7 +124,7 @@ def test_fbu_with_badf_and_home_address_and_fback(tmp_path):
     assert f1["mip6.mhtype"] == ["8"] and f1["mip6.fbu.seqnr"] == ["5"] and f1["mip6.fbu.lifetime"] == ["60"]
     assert f1["mip6.fbu.a_flag"] == ["1"] and f1["mip6.fbu.h_flag"] == ["1"]
     assert f1["mip6.acoa.acoa"] == ["2001:db8:0:2::10"] and f1["mip6.badff.spi"] == ["0"]
-    # the BADF option length holds SPI + authenticator; tshark shows 2 octets less (NOTES.md)
+    # the BADF option length holds SPI + authenticator; tshark shows 2 octets less (docs/interop.md)
     # options in order: PadN (0), Alternate CoA (16), PadN (4), BADF (4 + 12)
     assert field_in_order(tmp_path, p1, "mip6.mobility_opt.len") == ["0", "16", "4", "16"]
     assert f1["mip6.badff.auth"] == ["01:02:03:04:05:06:07:08:09:0a"]

@@ -1,4 +1,4 @@
-# The FBU/FBack authenticator (rfc5568 6.4.5 with rfc3775 6.2.7, NOTES.md):
+# The FBU/FBack authenticator (rfc5568 6.4.5 with rfc3775 6.2.7, docs/interop.md):
 # First(N, HMAC(handover key, care-of address | PAR address | MH data)), SPI 0.
 # AT says which HMAC and N. One place for the MN (sign FBU, check FBack) and the
 # AR (check FBU, sign FBack), so both compute exactly the same bytes.
@@ -7,7 +7,7 @@
 from fmipkey.crypto import hmac
 from fmipkey.wire import mh
 
-# Handover key Algorithm Types (rfc5269 4.1 with NOTES.md): the one table of them.
+# Handover key Algorithm Types (rfc5269 4.1; docs/interop.md): the one table of them.
 # AT -> (HMAC hash, authenticator octets, handover key octets)
 ALGS = {0: ("sha1", 12, 20), 1: ("sha256", 16, 32)}
 

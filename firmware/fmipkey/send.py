@@ -33,7 +33,7 @@ def new_nonce(n=6):
 
 def _digest(msg, end, src, dst):
     # SHA-1 of the signed data over msg[:end]. The checksum in it is that of msg[:end] alone
-    # (NOTES.md: what sendd and NDprotector do).
+    # (docs/interop.md: what sendd and NDprotector do).
     c = icmp6.checksum(src, dst, icmp6.NH_ICMPV6, msg[:end], 2)
     h = backend.sha1(TAG)
     h.update(bytes(src))

@@ -42,7 +42,7 @@ def _build(mh_type, fields, alt_coa, lla, auth_len, spi):
     auth_off = -1
     if auth_len:
         # BADF is last with no trailing padding: place it so that it ends on 8 octets.
-        # Option Length = SPI + Authenticator (see NOTES.md).
+        # Option Length = SPI + Authenticator (docs/interop.md).
         n = 6 + auth_len
         _pad(b, (-len(b) - n) % 8)
         b.extend(bytes((OPT_BADF, 4 + auth_len)) + spi.to_bytes(4, "big"))
