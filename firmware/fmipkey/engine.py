@@ -82,3 +82,13 @@ class Retx:
         self.timeout *= 2
         self.due = now + self.timeout
         return self.RESEND
+
+    def resend(self, now, report, what):
+        """For a packet resent as is: [] (not due), [pkt] (counted resent.<what>) or None (give up)."""
+        d = self.check(now)
+        if d == self.GIVE_UP:
+            return None
+        if d:
+            report.count("resent." + what)
+            return [self.pkt]
+        return []

@@ -164,12 +164,8 @@ class PathDiscovery:
         """The CPS retransmission due, [] if none, None when discovery gave up."""
         if self.cps is None:
             return []
-        d = self.cps.check(now)
-        if d == Retx.GIVE_UP:
-            return None
-        if d:
-            self.node.report.count("resent.cps")
+        out = self.cps.resend(now, self.node.report, "cps")
+        if out:
             for p in self.paths:          # a new CPS: each source may answer it again
                 p.tries = PATH_TRIES
-            return [self.cps.pkt]
-        return []
+        return out

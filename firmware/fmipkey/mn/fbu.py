@@ -80,12 +80,4 @@ class FbuSender:
     def tick(self, now):
         """The FBU retransmission due: packets, or None when it gave up."""
         p = self.pending
-        if p is None:
-            return []
-        d = p.retx.check(now)
-        if d == Retx.GIVE_UP:
-            return None
-        if d:
-            self.node.report.count("resent.fbu")
-            return [p.retx.pkt]
-        return []
+        return [] if p is None else p.retx.resend(now, self.node.report, "fbu")
