@@ -31,119 +31,138 @@ def check(rec, name, result, detail=""):
     rec["checks"][name] = {"result": result, "detail": detail}
 
 
-class Inspector:
-    """One pass over a capture in order, keeping what later messages are checked against."""
+def decode_icmp(rec, ip, pkt):
+    """The ND/SEND/FMIPv6 message of an ICMPv6 packet (an ndopt.Message or a record of wire/),
+    its name, fields and option names in rec, with its checksum and hop limit checks."""
+    p, src, dst = ip.payload, bytes(ip.src), bytes(ip.dst)
+    t = p[0]
+    rec["message"] = names.MESSAGES[t]
+    f = rec["fields"]
+    if t == fmip.ICMP_FMIP:
+        m = fmip.parse(p)
+        rec["message"] = names.FMIP_SUBTYPES[m.subtype]
+        f.update(subtype=m.subtype, code=m.code, identifier=m.identifier)
+    elif t in (certpath.ICMP_CPS, certpath.ICMP_CPA):
+        m = certpath.parse(p)
+        f.update(identifier=m.identifier, component=m.component)
+        if t == certpath.ICMP_CPA:
+            f["all_components"] = m.all_components
+    else:
+        m = ndopt.Message(p, ndopt.ND_FIXED[t])
+        if t == ndopt.RA:
+            f.update(cur_hop_limit=p[4], flags=p[5], router_lifetime=(p[6] << 8) | p[7])
+        elif t in (ndopt.NS, ndopt.NA, ndopt.REDIRECT):
+            f["target"] = addr(p[8:24])
+        if t == ndopt.REDIRECT:
+            f["destination"] = addr(p[24:40])
+    rec["options"] = [names.OPTIONS.get(o[0], "type %d" % o[0]) for o in m.opts]
+    check(rec, "checksum", "ok" if icmp6.checksum_ok(m.raw, src, dst) else "failed")
+    check(rec, "hop_limit", "ok" if net.nd_hop_limit_ok(pkt) else "failed",
+          "" if ip.hlim == 255 else "%d, ND needs 255 (crossed a router?)" % ip.hlim)
+    nonce = m.option(ndopt.NONCE, ndopt.parse_nonce)
+    if nonce is not None:
+        f["nonce"] = bytes(nonce).hex()
+    if rec["message"] == "RtSolPr":
+        req = m.option(ndopt.HK_REQUEST, ndopt.parse_hk_request)
+        if req:
+            at, key = req
+            f.update(hk_request_at=at, hk_request_key_bits=der.parse_spki(key).size * 8)
+    elif rec["message"] == "CPA":
+        certs = [bytes(c) for _, c in m.options(ndopt.CERTIFICATE, ndopt.parse_certificate)]
+        if certs:
+            f["certificates"] = [x509.parse(c).name() for c in certs]
+    return m
 
-    def __init__(self, privs, anchors, known):
-        self.privs = privs              # [(file, rsa.PrivateKey)] from --keys, None without it
-        self.anchors = anchors          # [x509.Certificate] from --trust-anchor
-        self.known = known              # {key hash: PublicKey} of certificates seen in CPAs
-        self.timestamps = send.Timestamps(size=1 << 16)
+
+def decode_mobility(rec, pkt):
+    """(IPv6, home address or None, Fbu or Fback) of a Mobility Header packet, its fields in rec,
+    with its checksum check."""
+    ip, home, m = mh.parse_packet(pkt)
+    f = rec["fields"]
+    rec["options"] = [names.MH_OPTIONS.get(o[0], "type %d" % o[0]) for o in m.opts]
+    if m.alt_coa is not None:
+        f["alt_coa"] = addr(m.alt_coa)
+    if home is not None:
+        f["home"] = addr(home)
+    check(rec, "checksum", "ok" if mh.checksum_ok(m, ip.src, ip.dst, home) else "failed")
+    if m.type == mh.FBU:
+        rec["message"] = "FBU"
+        f.update(seq=m.seq, flags="".join(c for c, b in names.FBU_FLAGS if m.flags & b), lifetime=m.lifetime)
+    else:
+        rec["message"] = "FBack"
+        f.update(status=m.status, k=m.k, seq=m.seq, lifetime=m.lifetime)
+    return ip, home, m
+
+
+class Pairing:
+    """What earlier messages in the capture say about later ones: the solicitation an
+    advertisement answers, the CPAs of one path, the handover keys and the FBU an FBack answers."""
+
+    def __init__(self):
         self.rtsolprs = {}              # (MN, identifier) -> nonce of the RtSolPr
         self.sol_nonces = {}            # nonce -> set of sources of RS/NS carrying it
         self.cps = set()                # (source, identifier) of CPSs
         self.paths = {}                 # (router, identifier) -> (certificate DERs, CPA records, time)
         self.hkeys = {}                 # (AR, MN CGA) -> (key, at, expiry) from decrypted HK Replies
         self.fbus = {}                  # (PAR, seq) -> (MN CGA, coa) of the last FBU
-        self.records = []
 
-    def packet(self, index, now, pkt, note):
-        rec = {"index": index, "time": now, "src": None, "dst": None, "size": len(pkt), "hop_limit": None,
-               "message": None, "fields": {}, "options": [], "handover_key": None, "secured": False,
-               "checks": {}}
-        try:
-            ip = icmp6.IPv6(pkt)
-            # size from the header: link-layer padding (short Ethernet frames) is not the packet's
-            rec.update(src=addr(ip.src), dst=addr(ip.dst), hop_limit=ip.hlim, size=icmp6.IPV6_HLEN + len(ip.payload))
-            if ip.nh == icmp6.NH_ICMPV6:
-                t = ip.payload[0] if len(ip.payload) else None
-                if t not in net.ND_TYPES:
-                    return
-                self.icmp(rec, ip, pkt, now)
-            elif ip.nh in (icmp6.NH_MH, icmp6.NH_DSTOPTS):
-                self.mobility(rec, pkt, now)
-            else:
-                return
-        except ParseError as e:
-            if e.code == "no_mh":                     # destination options before something else
-                return
-            rec["message"] = rec["message"] or "?"
-            if e.code == "mh_type":                   # Mobile IPv6 signalling other than FMIPv6
-                check(rec, "decode", "unchecked", "a Mobility Header other than FBU/FBack")
-            else:
-                check(rec, "decode", "failed", e.args[0] + (" (%s)" % note if note else ""))
-        self.records.append(rec)
-
-    # --- ICMPv6: ND, SEND certification paths, FMIPv6 ------------------------------------
-
-    def icmp(self, rec, ip, pkt, now):
-        p, src, dst = ip.payload, bytes(ip.src), bytes(ip.dst)
-        t = p[0]
-        rec["message"] = names.MESSAGES[t]
-        f = rec["fields"]
-        if t == fmip.ICMP_FMIP:
-            m = fmip.parse(p)
-            rec["message"] = names.FMIP_SUBTYPES[m.subtype]
-            f.update(subtype=m.subtype, code=m.code, identifier=m.identifier)
-        elif t in (certpath.ICMP_CPS, certpath.ICMP_CPA):
-            m = certpath.parse(p)
-            f.update(identifier=m.identifier, component=m.component)
-            if t == certpath.ICMP_CPA:
-                f["all_components"] = m.all_components
-        else:
-            m = ndopt.Message(p, ndopt.ND_FIXED[t])
-            if t == ndopt.RA:
-                f.update(cur_hop_limit=p[4], flags=p[5], router_lifetime=(p[6] << 8) | p[7])
-            elif t in (ndopt.NS, ndopt.NA, ndopt.REDIRECT):
-                f["target"] = addr(p[8:24])
-            if t == ndopt.REDIRECT:
-                f["destination"] = addr(p[24:40])
-        rec["options"] = [names.OPTIONS.get(o[0], "type %d" % o[0]) for o in m.opts]
-        check(rec, "checksum", "ok" if icmp6.checksum_ok(m.raw, src, dst) else "failed")
-        check(rec, "hop_limit", "ok" if net.nd_hop_limit_ok(pkt) else "failed",
-              "" if ip.hlim == 255 else "%d, ND needs 255 (crossed a router?)" % ip.hlim)
+    def icmp(self, rec, m, src, dst, now):
+        """Remember a solicitation or CPA; the nonce an advertisement must echo (None: judge it
+        by its timestamp), recording in rec whether its solicitation was seen."""
         nonce = m.option(ndopt.NONCE, ndopt.parse_nonce)
-        if nonce is not None:
-            nonce = bytes(nonce)
-            f["nonce"] = nonce.hex()
-        solicitation = rec["message"] in ("RS", "NS", "RtSolPr", "CPS")
-        expect = self.expected_nonce(rec, m, src, dst, nonce)
-        if rec["message"] == "RtSolPr":
-            self.rtsolprs[(src, m.identifier)] = nonce
-            req = m.option(ndopt.HK_REQUEST, ndopt.parse_hk_request)
-            if req:
-                at, key = req
-                f.update(hk_request_at=at, hk_request_key_bits=der.parse_spki(key).size * 8)
-        elif rec["message"] in ("RS", "NS") and nonce is not None:
-            self.sol_nonces.setdefault(nonce, set()).add(src)
-        elif rec["message"] == "CPS":
-            self.cps.add((src, m.identifier))
-        elif rec["message"] == "CPA":
-            self.cpa(rec, m, src, dst, now)
-        if m.sig >= 0 or m.find(ndopt.CGA):
-            rec["secured"] = True
-            self.send_checks(rec, m, src, dst, now, expect, solicitation)
-        if rec["message"] == "PrRtAdv":
-            self.hk_reply(rec, m, src, dst, now)
-
-    def expected_nonce(self, rec, m, src, dst, nonce):
-        """The nonce an advertisement must echo (None: judge it by its timestamp); records
-        whether its solicitation was seen."""
+        nonce = bytes(nonce) if nonce is not None else None
+        msg = rec["message"]
         mcast = dst[0] == 0xFF
-        if rec["message"] == "PrRtAdv":
+        if msg == "RtSolPr":
+            self.rtsolprs[(src, m.identifier)] = nonce
+        elif msg in ("RS", "NS") and nonce is not None:
+            self.sol_nonces.setdefault(nonce, set()).add(src)
+        elif msg == "CPS":
+            self.cps.add((src, m.identifier))
+        elif msg == "PrRtAdv":
             if (dst, m.identifier) in self.rtsolprs:
                 return self.rtsolprs[(dst, m.identifier)]
             check(rec, "nonce", "unchecked", "no RtSolPr %d from %s seen" % (m.identifier, addr(dst)))
-        elif rec["message"] in ("RA", "NA") and nonce is not None:
+        elif msg in ("RA", "NA") and nonce is not None:
             if mcast and nonce in self.sol_nonces or dst in self.sol_nonces.get(nonce, ()):
                 return nonce
-        elif rec["message"] == "CPA" and m.identifier:
-            seen = any(i == m.identifier and (mcast or s == dst) for s, i in self.cps)
-            check(rec, "identifier", "ok" if seen else "unchecked",
-                  "matches a CPS" if seen else "no CPS %d seen" % m.identifier)
+        elif msg == "CPA":
+            if m.identifier:
+                seen = any(i == m.identifier and (mcast or s == dst) for s, i in self.cps)
+                check(rec, "identifier", "ok" if seen else "unchecked",
+                      "matches a CPS" if seen else "no CPS %d seen" % m.identifier)
+            certs = [bytes(c) for _, c in m.options(ndopt.CERTIFICATE, ndopt.parse_certificate)]
+            if certs:
+                had, recs, _ = self.paths.get((src, m.identifier), ([], [], now))
+                self.paths[(src, m.identifier)] = (had + certs, recs + [rec], now)
         return None
 
-    def send_checks(self, rec, m, src, dst, now, expect, solicitation):
+    def mobility(self, m, src, dst, home):
+        """(PAR, MN CGA, care-of address, why it cannot be checked or None) of an FBU or FBack."""
+        if m.type == mh.FBU:
+            # MN's CGA on the PAR link: the Home Address option (FBU from the PAR link) or the source.
+            mn_cga = bytes(home) if home is not None else src
+            coa = bytes(m.alt_coa) if m.alt_coa is not None else src
+            self.fbus[(dst, m.seq)] = (mn_cga, coa)
+            return dst, mn_cga, coa, None
+        fbu = self.fbus.get((src, m.seq))
+        if fbu is None:
+            return src, None, None, "no FBU %d to %s seen" % (m.seq, addr(src))
+        return (src,) + fbu + (None,)
+
+
+class Checks:
+    """The checks with what the user gave (--keys, --trust-anchor) and the capture-wide state
+    the firmware's verifiers need (certified keys, the timestamp cache)."""
+
+    def __init__(self, privs, anchors, known, pairing):
+        self.privs = privs              # [(file, rsa.PrivateKey)] from --keys, None without it
+        self.anchors = anchors          # [x509.Certificate] from --trust-anchor
+        self.known = known              # {key hash: PublicKey} of certificates seen in CPAs
+        self.pairing = pairing
+        self.timestamps = send.Timestamps(size=1 << 16)
+
+    def send(self, rec, m, src, dst, now, expect, solicitation):
         """CGA, then the signature (once, whatever the message's age: a stale message still
         shows whether it is authentic), then freshness at capture time with the capture-wide
         timestamp cache and the nonce to echo."""
@@ -195,17 +214,9 @@ class Inspector:
             name = "nonce" if e.code in ("nonce", "no_nonce") else "timestamp"
             check(rec, name, "failed", e.args[0] if name == "nonce" else "%s (%s)" % (e.args[0], offset))
 
-    def cpa(self, rec, m, src, dst, now):
-        certs = [bytes(c) for _, c in m.options(ndopt.CERTIFICATE, ndopt.parse_certificate)]
-        if certs:
-            rec["secured"] = True
-            rec["fields"]["certificates"] = [x509.parse(c).name() for c in certs]
-            had, recs, _ = self.paths.get((src, m.identifier), ([], [], now))
-            self.paths[(src, m.identifier)] = (had + certs, recs + [rec], now)
-
-    def finish_paths(self):
+    def paths(self):
         """Validate each router's path (all CPAs of one identifier) at the last CPA's time."""
-        for (router, ident), (certs, recs, now) in self.paths.items():
+        for (router, ident), (certs, recs, now) in self.pairing.paths.items():
             if not self.anchors:
                 result, detail = "unchecked", "give --trust-anchor CERT to validate it"
             else:
@@ -234,54 +245,84 @@ class Inspector:
                 continue
             if len(key) == badf.key_len(at):       # a wrong key rarely unpads, never to this length
                 hk["key"] = key.hex()
-                self.hkeys[(src, dst)] = (key, at, now + lifetime)
+                self.pairing.hkeys[(src, dst)] = (key, at, now + lifetime)
                 return check(rec, "handover_key", "ok", "decrypted with %s" % name)
         check(rec, "handover_key", "unchecked", "none of the %d keys given decrypts it" % len(self.privs))
 
-    # --- Mobility Header: FBU / FBack with BADF ------------------------------------------
-
-    def mobility(self, rec, pkt, now):
-        rec["message"] = "MH"
-        ip, home, m = mh.parse_packet(pkt)
-        src, dst = bytes(ip.src), bytes(ip.dst)
-        f = rec["fields"]
-        rec["options"] = [names.MH_OPTIONS.get(o[0], "type %d" % o[0]) for o in m.opts]
-        if m.alt_coa is not None:
-            f["alt_coa"] = addr(m.alt_coa)
-        if home is not None:
-            f["home"] = addr(home)
-        check(rec, "checksum", "ok" if mh.checksum_ok(m, src, dst, home) else "failed")
-        if m.type == mh.FBU:
-            rec["message"] = "FBU"
-            f.update(seq=m.seq, flags="".join(c for c, b in names.FBU_FLAGS if m.flags & b), lifetime=m.lifetime)
-            # MN's CGA on the PAR link: the Home Address option (FBU from the PAR link) or the source.
-            mn_cga = bytes(home) if home is not None else src
-            coa = bytes(m.alt_coa) if m.alt_coa is not None else src
-            self.fbus[(dst, m.seq)] = (mn_cga, coa)
-            par, what = dst, None
-        else:
-            rec["message"] = "FBack"
-            f.update(status=m.status, k=m.k, seq=m.seq, lifetime=m.lifetime)
-            fbu = self.fbus.get((src, m.seq))
-            par = src
-            mn_cga, coa = fbu if fbu else (None, None)
-            what = None if fbu else "no FBU %d to %s seen" % (m.seq, addr(src))
-        if m.badf is None:
-            return
-        rec["secured"] = True
+    def badf(self, rec, m, par, mn_cga, coa, what, now):
         if self.privs is None:
             return check(rec, "badf", "unchecked", "give --keys DIR to check it")
-        if what is None and (par, mn_cga) not in self.hkeys:
+        hkeys = self.pairing.hkeys
+        if what is None and (par, mn_cga) not in hkeys:
             what = "no Handover Key Reply from %s to %s decrypted" % (addr(par), addr(mn_cga))
         if what:
             return check(rec, "badf", "unchecked", what)
-        key, at, expiry = self.hkeys[(par, mn_cga)]
+        key, at, expiry = hkeys[(par, mn_cga)]
         if not badf.verify(key, at, m, coa, par):
             check(rec, "badf", "failed", "authenticator does not match the handover key (AT %d)" % at)
         elif now >= expiry:
             check(rec, "badf", "failed", "handover key expired %.0f s before" % (now - expiry))
         else:
             check(rec, "badf", "ok", "AT %d key of %s" % (at, addr(par)))
+
+
+class Inspector:
+    """One pass over a capture in order: each packet decoded, paired with what came before,
+    then checked."""
+
+    def __init__(self, privs, anchors, known):
+        self.pairing = Pairing()
+        self.checks = Checks(privs, anchors, known, self.pairing)
+        self.records = []
+
+    def packet(self, index, now, pkt, note):
+        rec = {"index": index, "time": now, "src": None, "dst": None, "size": len(pkt), "hop_limit": None,
+               "message": None, "fields": {}, "options": [], "handover_key": None, "secured": False,
+               "checks": {}}
+        try:
+            ip = icmp6.IPv6(pkt)
+            # size from the header: link-layer padding (short Ethernet frames) is not the packet's
+            rec.update(src=addr(ip.src), dst=addr(ip.dst), hop_limit=ip.hlim, size=icmp6.IPV6_HLEN + len(ip.payload))
+            if ip.nh == icmp6.NH_ICMPV6:
+                t = ip.payload[0] if len(ip.payload) else None
+                if t not in net.ND_TYPES:
+                    return
+                self.icmp(rec, ip, pkt, now)
+            elif ip.nh in (icmp6.NH_MH, icmp6.NH_DSTOPTS):
+                rec["message"] = "MH"
+                self.mobility(rec, pkt, now)
+            else:
+                return
+        except ParseError as e:
+            if e.code == "no_mh":                     # destination options before something else
+                return
+            rec["message"] = rec["message"] or "?"
+            if e.code == "mh_type":                   # Mobile IPv6 signalling other than FMIPv6
+                check(rec, "decode", "unchecked", "a Mobility Header other than FBU/FBack")
+            else:
+                check(rec, "decode", "failed", e.args[0] + (" (%s)" % note if note else ""))
+        self.records.append(rec)
+
+    def icmp(self, rec, ip, pkt, now):
+        src, dst = bytes(ip.src), bytes(ip.dst)
+        m = decode_icmp(rec, ip, pkt)
+        expect = self.pairing.icmp(rec, m, src, dst, now)
+        if m.sig >= 0 or m.find(ndopt.CGA) or "certificates" in rec["fields"]:
+            rec["secured"] = True
+        if m.sig >= 0 or m.find(ndopt.CGA):
+            self.checks.send(rec, m, src, dst, now, expect, rec["message"] in ("RS", "NS", "RtSolPr", "CPS"))
+        if rec["message"] == "PrRtAdv":
+            self.checks.hk_reply(rec, m, src, dst, now)
+
+    def mobility(self, rec, pkt, now):
+        ip, home, m = decode_mobility(rec, pkt)
+        par, mn_cga, coa, what = self.pairing.mobility(m, bytes(ip.src), bytes(ip.dst), home)
+        if m.badf is not None:
+            rec["secured"] = True
+            self.checks.badf(rec, m, par, mn_cga, coa, what, now)
+
+    def finish(self):
+        self.checks.paths()
 
 
 def verdict(rec):
@@ -445,7 +486,7 @@ def inspect_capture(capture, privs=None, trust=()):
         if pkt is not None:
             insp.packet(i, now, pkt, note)
         skipped += len(insp.records) == n
-    insp.finish_paths()
+    insp.finish()
     for r in insp.records:
         r["verdict"] = verdict(r)
     return insp.records, skipped, warning
