@@ -57,11 +57,11 @@ def mutate(rng, seeds):
 
 def ar_state(ar):
     return (sorted((bytes(c), at, e) for c, at, e in ar.keystore.entries(NOW)),
-            sorted((bytes(p), bytes(b[0]), b[1]) for p, b in ar.bindings.items()), ar.keystore_dirty)
+            sorted((bytes(p), bytes(b.ncoa), b.expiry) for p, b in ar.bindings.items()), ar.keystore_dirty)
 
 
 def mn_state(mn):
-    return (mn.state, sorted((k, v) for k, v in mn.keys.items()), sorted(mn.known))
+    return (mn.state, sorted((k, (v.key, v.at, v.expiry)) for k, v in mn.keys.items()), sorted(mn.known))
 
 
 def _accepted(counters, before, names):

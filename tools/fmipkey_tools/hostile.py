@@ -53,7 +53,7 @@ def mn_loop(bundle, until, start_at=0.0, once=False):
     cfg = config.load(bundle + "/config.json")
     cfg["hkepk_handovers"] = 1000000    # one HKEPK for the whole run: the pool is small
     ident = identity.load(bundle, cfg)
-    mn = MobileNode(cfg, ident, identity.certificates(bundle, cfg["anchors_file"]),
+    mn = MobileNode(config.Settings(cfg), ident, identity.certificates(bundle, cfg["anchors_file"]),
                     identity.private_keys(bundle, cfg["hkepk_file"]))
     ncoa = simmod.ncoa_for(ident.cga_params, cfg["cga_sec"])
     link = _link(cfg["interface"])
@@ -90,7 +90,7 @@ def mn_loop(bundle, until, start_at=0.0, once=False):
         results.append((t0, keyed, done))
         if once:
             break
-        mn._fbu = mn._sol = mn._cps = None   # an unfinished exchange ends here: none of its timers
+        mn.stop()                            # an unfinished exchange ends here: none of its timers
         time.sleep(max(0.0, t0 + EXCHANGE_GAP - time.time()))
     link.close()
     return results

@@ -22,9 +22,11 @@ DONE = "done"                  # the PAR accepted the FBU
 FAILED = "failed"              # final: no timer runs again
 
 # What happened -> {state: next state}. A state not listed for it stays as it is (a key
-# refresh leaves KEYED, FBU_SENT and DONE alone); failing is allowed from every state.
+# refresh leaves KEYED, FBU_SENT and DONE alone); failing and starting again are allowed from
+# every state.
+_ALL = (IDLE, DISCOVERING, VALIDATED, REQUESTING, KEYED, FBU_SENT, DONE, FAILED)
 _NEXT = {
-    "start": {IDLE: DISCOVERING},
+    "start": dict((s, DISCOVERING) for s in _ALL),     # a new exchange from wherever the last ended
     "path": {DISCOVERING: VALIDATED},
     "solicit": {VALIDATED: REQUESTING},
     "key": {VALIDATED: KEYED, REQUESTING: KEYED},
@@ -59,12 +61,16 @@ class MobileNode:
     def _go(self, what):
         self.state = _NEXT[what].get(self.state, self.state)
 
-    def _fail(self, ev):
-        self.state = FAILED
-        self.report.event(ev)
+    def stop(self):
+        """End the exchange: no timer runs again until start()."""
         self.discovery.stop()
         self.keyreq.stop()
         self.fbus.stop()
+
+    def _fail(self, ev):
+        self.state = FAILED
+        self.report.event(ev)
+        self.stop()
         return []
 
     def start(self, now):
