@@ -59,3 +59,16 @@ def fsync_dir(path):
         if fd >= 0:
             _LIBC[0](fd)
             _LIBC[2](fd)
+
+
+def create_private(path):
+    """Make `path` a new empty file only its owner may read, where the file system has
+    modes; open(path, "w") then keeps the mode. littlefs (ESP32) has none."""
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    if hasattr(os, "open"):  # CPython
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    elif hasattr(os, "system"):  # the unix port has neither os.open nor chmod; its shell has umask
+        os.system("umask 077 && : > '%s'" % path)

@@ -1,4 +1,5 @@
-# What the host's `fmipkey console` calls over the REPL. Every function prints
+# What the host's `fmipkey console` calls, over the REPL or, while the daemon runs
+# with --console, through the daemon (Requests below). Every function prints
 # exactly one line of JSON, {"error": reason} on failure, so the host can parse
 # it. Paths are relative to the working directory, the board's flash.
 import json
@@ -42,6 +43,10 @@ def save():
 
 def reboot():
     print(json.dumps({"reboot": True}))
+    _reset()
+
+
+def _reset():
     try:
         import machine
         reset = getattr(machine, "reset", None)
@@ -58,6 +63,74 @@ def _emit(fn, *args):
     except ConfigError as e:
         out = {"error": e.args[0]}
     print(json.dumps(out))
+
+
+# ---- the console while the daemon runs --------------------------------------
+# The daemon (fmipkey.main --console) reads its stdin, the board's serial, and
+# answers a line `#fmipkey {"fn": NAME, "args": [...]}` with one line
+# `#fmipkey-answer JSON`; other input is ignored, Ctrl-C stops it as at a REPL.
+# At an idle REPL the request is a comment and the prompt comes back, so the host
+# knows to use the raw REPL instead. Reading status never stops the AR.
+REQUEST = "#fmipkey "
+ANSWER = "#fmipkey-answer "
+MAX_LINE = 512  # bytes: a request longer than this is dropped (the host never sends one)
+
+
+class Requests:
+    """Console requests from a byte stream (the daemon's stdin), read without blocking."""
+
+    def __init__(self, stream):
+        import select
+        self.poll = select.poll()
+        self.poll.register(stream, select.POLLIN)
+        src = getattr(stream, "buffer", stream)
+        self.src = getattr(src, "raw", src)  # CPython: unbuffered, so poll sees every byte
+        self.line = b""
+        self.closed = False
+
+    def read(self):
+        """The requests complete so far, as (fn, args); KeyboardInterrupt on Ctrl-C."""
+        out = []
+        while not self.closed and self.poll.poll(0):
+            c = self.src.read(1)
+            if not c:
+                self.closed = True  # EOF: stdin is not a console (a service's /dev/null)
+            elif c == b"\x03":
+                raise KeyboardInterrupt
+            elif c in b"\r\n":
+                i = self.line.find(REQUEST.encode())  # after any stray control bytes (mpremote's Ctrl-B)
+                if i >= 0:
+                    out.append(_request(self.line[i + len(REQUEST):]))
+                self.line = b""
+            elif len(self.line) < MAX_LINE:
+                self.line += c
+            else:
+                self.line = b"x"  # too long: not a request, drop it up to the line's end
+        return out
+
+
+def _request(text):
+    try:
+        r = json.loads(text)
+        return r["fn"], list(r["args"])
+    except (ValueError, KeyError, TypeError):
+        return None, []
+
+
+def answer(fn, args, daemon):
+    """The JSON line the daemon prints for one request; `daemon` tells status that it runs."""
+    calls = {"status": _status, "counters": _counters, "keys": _keys, "get": _get, "set": _set, "save": _save}
+    if fn == "reboot":
+        return ANSWER + json.dumps({"reboot": True})
+    if fn not in calls:
+        return ANSWER + json.dumps({"error": "unknown console call %s" % fn})
+    try:
+        out = _status(daemon) if fn == "status" else calls[fn](*args)
+    except ConfigError as e:
+        out = {"error": e.args[0]}
+    except TypeError:
+        out = {"error": "%s: wrong arguments %s" % (fn, args)}
+    return ANSWER + json.dumps(out)
 
 
 def _staged():

@@ -19,8 +19,9 @@ MICROPYTHON = Path(sys.executable).parent / "micropython"
 
 
 @contextlib.contextmanager
-def connect(port):
-    """A transport in raw REPL on `port`, without a soft reset (whatever runs is interrupted, state kept)."""
+def connect(port, raw=True):
+    """A transport on `port`, in raw REPL unless `raw` is False (then enter_raw does it):
+    no soft reset; whatever runs is interrupted (Ctrl-C), state kept."""
     try:
         transport = SerialTransport(port, baudrate=115200)
     except TransportError:
@@ -28,14 +29,8 @@ def connect(port):
             "cannot open %s: check the port name (ls /dev/ttyUSB* /dev/ttyACM*) and that no other "
             "program (mpremote, screen, minicom) holds it" % port)
     try:
-        try:
-            transport.enter_raw_repl(soft_reset=False)
-        except OSError as e:  # pyserial's SerialException is one: the port went away
-            raise click.ClickException("lost %s while connecting (%s): is the board resetting? try again" % (port, e))
-        except TransportError:
-            raise click.ClickException(
-                "%s answers but gives no MicroPython raw REPL: check that the board runs MicroPython "
-                "(fmipkey flash --firmware IMAGE.bin) and the baud rate is 115200" % port)
+        if raw:
+            enter_raw(transport, port)
         yield transport
     finally:
         # A board that just reset (or a unix port that exited) has no REPL left to leave.
@@ -43,6 +38,50 @@ def connect(port):
             transport.exit_raw_repl()
         with contextlib.suppress(Exception):
             transport.close()
+
+
+def enter_raw(transport, port):
+    try:
+        transport.enter_raw_repl(soft_reset=False)
+    except OSError as e:  # pyserial's SerialException is one: the port went away
+        raise click.ClickException("lost %s while connecting (%s): is the board resetting? try again" % (port, e))
+    except TransportError:
+        raise click.ClickException(
+            "%s answers but gives no MicroPython raw REPL: check that the board runs MicroPython "
+            "(fmipkey flash --firmware IMAGE.bin) and the baud rate is 115200" % port)
+
+
+# The console while the daemon runs (fmipkey.console.Requests on the board).
+REQUEST, ANSWER, PROMPT = b"#fmipkey ", b"#fmipkey-answer ", b"\n>>> "
+
+
+def ask_daemon(transport, port, fn, args, timeout=5.0):
+    """Ask a daemon that serves the console (fmipkey.main --console) without stopping it:
+    its JSON answer, or None when an idle REPL prompt answers instead (no daemon runs there)."""
+    ser = transport.serial
+    ser.reset_input_buffer()
+    # a \r first ends whatever bytes the line had (at a REPL: one more prompt)
+    ser.write(b"\r" + REQUEST + json.dumps({"fn": fn, "args": list(args)}).encode() + b"\r")
+    seen, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        waiting = ser.in_waiting
+        if not waiting:
+            time.sleep(0.02)
+            continue
+        seen += ser.read(waiting)
+        lines = seen.replace(b"\r", b"").split(b"\n")
+        for line in lines[:-1]:
+            if line.startswith(ANSWER):
+                try:
+                    return json.loads(line[len(ANSWER):])
+                except ValueError:
+                    raise click.ClickException("the daemon on %s gave a damaged answer: %r" % (port, line[:200]))
+        if PROMPT in seen.replace(b"\r", b""):
+            return None
+    raise click.ClickException(
+        "%s answered neither as a fmipkey daemon serving its console (fmipkey.main --console) nor with a "
+        "MicroPython prompt within %.0f s: if the daemon is busy, try again; --interrupt stops whatever runs "
+        "there to reach the REPL" % (port, timeout))
 
 
 def run(transport, code, timeout=30):
@@ -68,12 +107,13 @@ def run_json(transport, code, timeout=30):
 
 
 @contextlib.contextmanager
-def virtual_board(flash_dir, args=()):
+def virtual_board(flash_dir, args=(), wrap=()):
     """Yield the path of a pty on which the MicroPython unix port runs as a serial board.
 
     Its working directory is `flash_dir` (the flash), which is also on MICROPYPATH
     so `import fmipkey` loads what was flashed. `args` go to micropython, e.g.
-    ("-X", "heapsize=110000") to give it an ESP32's heap. The process is gone on exit.
+    ("-X", "heapsize=110000") to give it an ESP32's heap; `wrap` comes before it, e.g.
+    ("ip", "netns", "exec", NS) to put the board on a simulated link. The process is gone on exit.
     """
     if not shutil.which("socat"):
         raise click.ClickException("socat is not installed: apt-get install socat")
@@ -82,7 +122,7 @@ def virtual_board(flash_dir, args=()):
     tmp = Path(tempfile.mkdtemp(prefix="fmipkey-board-"))
     tty = tmp / "tty"
     # raw,echo=0 on both ends: the raw REPL protocol needs the bytes unchanged (no \n -> \r\n).
-    command = " ".join([str(MICROPYTHON)] + list(args))
+    command = " ".join(list(wrap) + [str(MICROPYTHON)] + list(args))
     env = dict(os.environ, MICROPYPATH=".frozen:%s" % flash_dir)
     log = tmp / "socat.log"
     with open(log, "wb") as err:

@@ -12,18 +12,26 @@ from fmipkey_tools import board
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the board's JSON answer as is.")
 
 
-def connect(port):
+def call(obj, fn, *args):
+    """fmipkey.console.<fn>(*args) on the board: asked of its daemon while one serves the console
+    (it keeps running), else run at the REPL. Its JSON answer, or a ClickException with its error."""
+    port, interrupt = obj
     # Checked here, not with required=True on the group, so `console SUBCOMMAND --help` needs no port.
     if not port:
         raise click.UsageError("missing --port: give the board's serial port, e.g. --port /dev/ttyUSB0")
-    return board.connect(port)
-
-
-def call(port, fn, *args):
-    """Run fmipkey.console.<fn>(*args) on the board; its JSON answer, or a ClickException with its error."""
     code = "import fmipkey.console\nfmipkey.console.%s(%s)" % (fn, ", ".join(repr(a) for a in args))
-    with connect(port) as t:
-        answer = board.run_json(t, code)
+    with board.connect(port, raw=interrupt) as t:
+        answer = None if interrupt else board.ask_daemon(t, port, fn, args)
+        if answer is None:  # the REPL is free: no daemon holds the console
+            if not interrupt:
+                board.enter_raw(t, port)
+            if fn == "reboot":  # no waiting for an answer: the board may reset before it finishes one
+                try:
+                    t.exec_raw_no_follow(code)
+                except TransportError as e:
+                    raise click.ClickException("the board did not take the reboot command (%s)" % e)
+                return {"reboot": True}
+            answer = board.run_json(t, code)
     if isinstance(answer, dict) and "error" in answer:
         raise click.ClickException(answer["error"])
     return answer
@@ -48,10 +56,15 @@ def pairs_table(title, rows, headers=("name", "value")):
 @click.group("console")
 @click.option("--port", envvar="FMIPKEY_PORT",
               help="Serial port of the board (or $FMIPKEY_PORT), e.g. /dev/ttyUSB0.  [required]")
+@click.option("--interrupt", is_flag=True,
+              help="Stop whatever runs on the board (Ctrl-C) and use its REPL, even a daemon that would answer.")
 @click.pass_context
-def cli(ctx, port):
-    """Talk to fmipkey on a board over its serial REPL (whatever runs there is interrupted)."""
-    ctx.obj = port
+def cli(ctx, port, interrupt):
+    """Talk to fmipkey on a board over its serial port.
+
+    A daemon started with --console (the ESP32 board's main.py) answers itself and keeps
+    running; at an idle REPL the call runs there. Nothing is interrupted unless --interrupt."""
+    ctx.obj = (port, interrupt)
 
 
 @cli.command()
@@ -134,10 +147,5 @@ def save(port, as_json):
 @click.pass_obj
 def reboot(port, as_json):
     """Reset the board (machine.reset(); the unix port exits for its service manager to restart)."""
-    with connect(port) as t:
-        try:
-            # No waiting for an answer: the board may reset before it finishes one.
-            t.exec_raw_no_follow("import fmipkey.console\nfmipkey.console.reboot()")
-        except TransportError as e:
-            raise click.ClickException("the board did not take the reboot command (%s)" % e)
-    click.echo(json.dumps({"reboot": True}) if as_json else "rebooting")
+    answer = call(port, "reboot")
+    click.echo(json.dumps(answer) if as_json else "rebooting")
