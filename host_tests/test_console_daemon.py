@@ -70,11 +70,13 @@ def test_console_answers_while_the_daemon_serves_an_mn(tmp_path):
             r = cli("console", "--port", tty, "set", "prefix", "2001:db8:99::/64")  # outside the certificate
             assert r.exit_code == 1 and "not staged: link prefix 2001:db8:99::/64 is not inside" in r.output
 
-            # hk.json (plaintext keys, tests only) is private
+            # hk.json (plaintext keys, tests only) is private, on the AR's board and the MN
             assert os.stat(flash_dir / "hk.json").st_mode & 0o777 == 0o600
+            assert os.stat(sim.out / "mn" / "hk.json").st_mode & 0o777 == 0o600
             # reboot through the daemon: it answers, stops cleanly and the unix port exits
             r = cli("console", "--port", tty, "reboot")
             assert r.exit_code == 0 and "rebooting" in r.output, r.output
             wait_for(lambda: not os.path.exists(tty), 10, "the board to exit")
         counters = json.loads((flash_dir / "counters.json").read_text())
         assert counters["fbu.accepted"] == 1 and counters["errors.engine"] == 0
+

@@ -464,3 +464,25 @@ def test_flash_writes_an_nvs_bundle_key_with_esptool_not_to_the_file_system(fw, 
     (bundle / "nvs.bin").unlink()
     r = cli("flash", "--port", "/dev/null", "--fw", fw, "--bundle", bundle)
     assert r.exit_code == 1 and "nvs.bin missing" in r.output
+
+
+def test_daemon_log_lines_carry_iso_8601_utc_or_unix_seconds(bundle):
+    import datetime
+    import re
+    exe = str(board.MICROPYTHON)
+    env = dict(os.environ, MICROPYPATH=str(Path(__file__).resolve().parent.parent / "firmware"))
+    os.chmod(bundle / "device.key", 0o644)  # so the daemon logs a warning line too
+    before = time.time()
+    iso = subprocess.run([exe, "-m", "fmipkey.main", str(bundle), "--check"], capture_output=True, text=True,
+                         env=env, timeout=60)
+    unix = subprocess.run([exe, "-m", "fmipkey.main", str(bundle), "--check", "--log-time", "unix"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert iso.returncode == unix.returncode == 0, iso.stderr + unix.stderr
+    assert [line.split()[2] for line in iso.stdout.splitlines()] == ["warning", "start"], iso.stdout
+    for line in iso.stdout.splitlines():
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ar ", line), line
+        stamp = datetime.datetime.fromisoformat(line.split()[0].replace("Z", "+00:00")).timestamp()
+        assert before - 1 <= stamp <= time.time() + 1
+    for line in unix.stdout.splitlines():
+        assert re.match(r"^\d+\.\d{3} ar ", line), line
+        assert before - 1 <= float(line.split()[0]) <= time.time() + 1

@@ -1,7 +1,7 @@
 # The daemon: the one loop around a sans-IO engine (docs/engines.md). It owns
 # the clock, the link and the files; the engines only see (packet, now).
 #
-#   micropython -m fmipkey.main BUNDLE_DIR [--export-keys]
+#   micropython -m fmipkey.main BUNDLE_DIR [--console] [--log-time iso|unix] [--export-keys]
 #       [--ncoa ADDR] [--timeout S] [--pause-before-fbu FILE]      (MN only)
 #   micropython -m fmipkey.main --uci /etc/config/fmipkey [--check]  (OpenWrt)
 #
@@ -9,26 +9,35 @@
 # bundle and the settings that override its config.json come from UCI (uci.py);
 # --check loads everything a start would, opens no socket, and exits 0 or 2. An AR runs
 # until interrupted; an MN runs CPS/CPA, RtSolPr/PrRtAdv, then the FBU, and
-# exits 0 when its FBack accepts it, 1 when it fails or times out.
+# exits 0 when its FBack accepts it, 1 when it fails or times out. --help lists the options.
 import json
 import os
 import select
 import sys
 import time
 
-from fmipkey.compat import exists
+from fmipkey.compat import create_private, exists
 from fmipkey import config, events, identity, nvs
 from fmipkey.crypto import backend
 from fmipkey.errors import ConfigError, ParseError, VerifyError
 
 TICK = 0.05  # s: engine timers (RtSolPr retransmission starts at 100 ms)
-USAGE = ("usage: fmipkey.main BUNDLE_DIR|--uci FILE [--check] [--export-keys] [--ncoa ADDR] [--timeout S] "
-         "[--pause-before-fbu FILE]")
+USAGE = ("usage: fmipkey.main BUNDLE_DIR|--uci FILE [--check] [--console] [--log-time iso|unix] [--export-keys] "
+         "[--ncoa ADDR] [--timeout S] [--pause-before-fbu FILE]")
+HELP = USAGE + """
+  --check            load the bundle and exit (0: it would run)
+  --console          answer `fmipkey console` on stdin (a board's serial) while running;
+                     Ctrl-C there stops the daemon
+  --log-time unix    log Unix seconds instead of ISO 8601 UTC (2026-12-04T17:05:09.166Z)
+  --export-keys      FOR TESTS AND THE DEMO ONLY: write every handover key in plaintext
+                     to hk.json (mode 0600 where the file system has modes)
+  MN: --ncoa ADDR, --timeout S, --pause-before-fbu FILE (boards/unix/README.md)
+"""
 
 
 def _args(argv):
     opts = {"bundle": None, "export": False, "ncoa": None, "timeout": 30.0, "pause": None, "uci": None,
-            "check": False, "cfg": None}
+            "check": False, "cfg": None, "console": False, "unix_time": False}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -36,6 +45,11 @@ def _args(argv):
             opts["export"] = True
         elif a == "--check":
             opts["check"] = True
+        elif a == "--console":
+            opts["console"] = True
+        elif a == "--log-time" and i + 1 < len(argv) and argv[i + 1] in ("iso", "unix"):
+            i += 1
+            opts["unix_time"] = argv[i] == "unix"
         elif a == "--uci" and i + 1 < len(argv):
             i += 1
             opts["uci"] = argv[i]
@@ -59,8 +73,10 @@ def _args(argv):
     return opts
 
 
-def _write_json(path, obj):
+def _write_json(path, obj, private=False):
     # atomic: a reader (console, sim) never sees half a file
+    if private:
+        create_private(path + ".tmp")
     with open(path + ".tmp", "w") as f:
         f.write(json.dumps(obj))
     os.rename(path + ".tmp", path)
@@ -128,14 +144,15 @@ class Store:
         return True
 
     def export(self, keys):
-        """hk.json: the handover keys this node holds [(ar, cga, key, at, expiry)], for the demo's checks."""
+        """hk.json: the handover keys this node holds [(ar, cga, key, at, expiry)], for the demo's
+        checks; plaintext keys, so 0600 where the file system has modes."""
         if not self.export_keys:
             return
         try:
             _write_json(self.bundle.path("hk.json"), [
                 {"ar": config.format_addr(ar), "cga": config.format_addr(cga), "at": at,
                  "key": "".join("%02x" % b for b in key), "expiry": int(expiry)}
-                for ar, cga, key, at, expiry in keys])
+                for ar, cga, key, at, expiry in keys], True)
         except OSError as e:
             self.d.fail("errors.save", e)
 
@@ -194,7 +211,9 @@ class Daemon:
                                                            config.format_addr(ident.addr), backend.modexp))
 
     def log(self, event, text):
-        sys.stdout.write("%.3f %s %s %s\n" % (time.time(), self.role, event, text))
+        t = time.time()
+        stamp = "%.3f" % t if self.opts.get("unix_time") else config.format_time(t, True)
+        sys.stdout.write("%s %s %s %s\n" % (stamp, self.role, event, text))
         sys.stdout.flush()
 
     def fail(self, name, e):
@@ -279,12 +298,34 @@ class Daemon:
         self.log("fbu", "to %s, NCoA %s" % (config.format_addr(par), config.format_addr(ncoa)))
         self.call("fbu", par, ncoa, time.time())
 
+    def serve_console(self, requests):
+        """Answer the console requests waiting on stdin, in the bundle directory as at
+        the REPL, with counters written just before (console counters reads the file)."""
+        from fmipkey import console
+        for fn, args in requests.read():
+            self.write_counters()
+            home = os.getcwd()
+            os.chdir(self.bundle.dir)
+            try:
+                line = console.answer(fn, args, "running (answered by the daemon)")
+            finally:
+                os.chdir(home)
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+            if fn == "reboot":
+                self.log("stop", "reboot from the console")
+                console._reset()
+
     def run(self):
         """Returns the exit status: AR 0 when interrupted; MN 0 on FBack accepted."""
         poll = select.poll()
         poll.register(self.link.fileno(), select.POLLIN)
         start = last_counters = last_tick = time.time()
         mn = self.role == "mn"
+        requests = None
+        if self.opts.get("console"):
+            from fmipkey.console import Requests
+            requests = Requests(sys.stdin)
         if mn:
             self.call("start", start)
         try:
@@ -308,6 +349,8 @@ class Daemon:
                 if now - last_counters >= self.cfg["counters_interval"]:
                     last_counters = now
                     self.write_counters()
+                if requests is not None:
+                    self.serve_console(requests)
                 if not mn:
                     continue
                 self._send_fbu()
@@ -325,6 +368,9 @@ class Daemon:
 
 
 def main(argv):
+    if "-h" in argv or "--help" in argv:
+        sys.stdout.write(HELP)
+        return 0
     try:
         opts = _args(argv)
     except ValueError as e:

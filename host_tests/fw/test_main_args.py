@@ -29,3 +29,12 @@ def test_write_json_is_atomic():
         assert f.read() == '{"a": 2}'
     assert not compat.exists(path + ".tmp")
     os.remove(path)
+
+
+def test_help_names_the_test_only_options():
+    assert main.main(["--help"]) == 0 and main.main(["b", "-h"]) == 0
+    assert "--export-keys      FOR TESTS AND THE DEMO ONLY: write every handover key in plaintext" in main.HELP
+    o = main._args(["b", "--console", "--log-time", "unix"])
+    assert o["console"] and o["unix_time"]
+    assert not main._args(["b", "--log-time", "iso"])["unix_time"]
+    assert "unexpected" in raises(ValueError, main._args, ["b", "--log-time", "local"]).args[0]
