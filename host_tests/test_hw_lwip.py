@@ -9,6 +9,8 @@ completes CPS/CPA, RtSolPr/PrRtAdv and FBU/FBack with it, and lwIP still
 answers Neighbor Solicitations for the AR's CGA while the PCBs are open. The
 relay is built with AddressSanitizer."""
 import os
+import socket
+import struct
 import shutil
 import subprocess
 import sys
@@ -131,3 +133,76 @@ def test_ar_messages_leave_through_lwip_lwip(exchange):
             assert p["icmpv6.checksum.status"] == "1", name
     for wanted in ("CPA", "PrRtAdv", "FBack", "ICMPv6 136"):
         assert wanted in names, names
+
+
+SEND_FRAMES = ("import socket, sys\n"
+               "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
+               "s.bind(('eth0', 0))\n"
+               "data = open(sys.argv[1], 'rb').read()\n"
+               "while data:\n"
+               "    n = int.from_bytes(data[:2], 'big')\n"
+               "    s.send(data[2:2 + n])\n"
+               "    data = data[2 + n:]\n")
+
+
+class Relay:
+    """The relay's request/reply protocol (c/lwip_relay.c) from this process."""
+
+    def __init__(self, path, me):
+        self.path = path
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.s.bind(str(me))
+        self.s.settimeout(5)
+
+    def call(self, req):
+        self.s.sendto(req, self.path)
+        return self.s.recv(4096)
+
+    def stats(self):
+        return struct.unpack("<5I", self.call(b"T")[5:])
+
+
+def test_pcbs_take_send_and_fmip_only_into_a_bounded_ring_lwip(relay_bin, tmp_path):
+    """Straight at the core on lwIP: an echo request stays lwIP's; a Mobility Header behind
+    Destination Options and CPSs are queued whole with the frame's source MAC, four at
+    most (RAWIP6_SLOTS), the rest dropped and counted; the ring empties in order and
+    takes packets again."""
+    from fmipkey.wire import icmp6, mh
+    cga_ = bytes.fromhex("fe80000000000000" + "0011223344556677")
+    peer, peer_mac = bytes.fromhex("fe80000000000000" + "0200000000000002"), bytes.fromhex("020000000002")
+    lwip_mac = bytes.fromhex(LWIP_MAC.replace(":", ""))
+
+    def cps(i):
+        return icmp6.packet(peer, cga_, bytearray(bytes((148, 0, 0, 0, 0, i, 0, 0))))
+    echo = icmp6.packet(peer, cga_, bytearray(bytes((128, 0, 0, 0, 0, 1, 0, 1))))
+    fbu = mh.packet(peer, cga_, bytearray(bytes((59, 1, 8, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0))), home=peer,
+                    hlim=255)
+    assert fbu[6] == 60     # the Mobility Header behind Destination Options (a Home Address option)
+    frames = [echo, fbu] + [cps(i) for i in range(5)]
+    (tmp_path / "frames").write_bytes(b"".join(
+        len(f).to_bytes(2, "big") + f for f in (lwip_mac + peer_mac + b"\x86\xdd" + p for p in frames)))
+    with simulation.Link(["ar", "peer"]) as link:
+        simulation.sh("ip", "-n", link.ns["ar"], "tuntap", "add", "dev", "tap0", "mode", "tap")
+        simulation.sh("ip", "-n", link.ns["ar"], "link", "set", "tap0", "master", "br0", "up")
+        log = open(tmp_path / "relay.log", "w")
+        relay = link.spawn("ar", [relay_bin, "tap0", tmp_path / "relay.sock", LWIP_MAC], log)
+        wait_for(lambda: "lwip_relay:" in (tmp_path / "relay.log").read_text() or relay.poll() is not None, 15,
+                 "lwip_relay to start")
+        r = Relay(str(tmp_path / "relay.sock"), tmp_path / "me.sock")
+        opened = r.call(b"O" + cga_ + b"-" + str(tmp_path / "wake.sock").encode())
+        assert opened[:5] == b"r\0\0\0\0" and opened[5:11] == lwip_mac
+        link.exec_(link.ns["peer"], sys.executable, "-c", SEND_FRAMES, tmp_path / "frames")
+        wait_for(lambda: sum(r.stats()[:2]) >= 6, 10, "the relay to see the frames")
+        time.sleep(0.2)   # anything more would arrive now
+        rx, full, big, tx, tx_err = r.stats()
+        assert (rx, full, big) == (4, 2, 0)
+        got = [r.call(b"R") for _ in range(5)]
+        assert [g[:1] for g in got] == [b"P"] * 4 + [b"N"]
+        assert [g[1:7] for g in got[:4]] == [peer_mac] * 4
+        assert [g[7:] for g in got[:4]] == [fbu, cps(0), cps(1), cps(2)]
+        link.exec_(link.ns["peer"], sys.executable, "-c", SEND_FRAMES, tmp_path / "frames")
+        wait_for(lambda: r.stats()[0] >= 8, 10, "the ring to take packets again")
+        assert r.call(b"R")[7:] == fbu
+        assert r.call(b"C")[:5] == b"r\0\0\0\0"
+        stop(relay)
+        log.close()
