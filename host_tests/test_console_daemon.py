@@ -73,10 +73,18 @@ def test_console_answers_while_the_daemon_serves_an_mn(tmp_path):
             # hk.json (plaintext keys, tests only) is private, on the AR's board and the MN
             assert os.stat(flash_dir / "hk.json").st_mode & 0o777 == 0o600
             assert os.stat(sim.out / "mn" / "hk.json").st_mode & 0o777 == 0o600
-            # reboot through the daemon: it answers, stops cleanly and the unix port exits
+            assert (flash_dir / "daemon.json").exists()
+            # --interrupt: Ctrl-C stops the daemon cleanly and the REPL answers
+            r = cli("console", "--port", tty, "--interrupt", "status", "--json")
+            assert r.exit_code == 0, r.output
+            assert json.loads(r.output)["daemon"] == "not running"
+            assert not (flash_dir / "daemon.json").exists()
+            # started again, a reboot through the daemon: it answers, stops cleanly and the unix port exits
+            start_daemon_on_board(tty, "--console")
             r = cli("console", "--port", tty, "reboot")
             assert r.exit_code == 0 and "rebooting" in r.output, r.output
             wait_for(lambda: not os.path.exists(tty), 10, "the board to exit")
+        assert not (flash_dir / "daemon.json").exists()
         counters = json.loads((flash_dir / "counters.json").read_text())
-        assert counters["fbu.accepted"] == 1 and counters["errors.engine"] == 0
+        assert counters["errors.engine"] == 0  # the restarted daemon's, written as it stopped
 

@@ -424,13 +424,14 @@ def test_console_status_shows_what_an_admin_checks_first(fw, bundle, tmp_path):
         assert s["role"] == "ar"
         assert s["cga"] == str(ipaddress.IPv6Address(cga.address((bundle / "cga.der").read_bytes(), 0)))
         assert s["certificate_expires"] == cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-        assert s["daemon"] == "not running (no counters written yet)"
+        assert s["daemon"] == "not running"
         assert s["keys"] == 0
         assert s["drops"].startswith("unknown: counters.json: not written yet")
         (dev / "counters.json").write_text(json.dumps({"received": 9, "dropped.sig": 2, "dropped.cga": 1}))
+        (dev / "daemon.json").write_text(json.dumps({"started": int(time.time())}))  # a daemon beside the REPL
         s = json.loads(cli("console", "--port", tty, "status", "--json").output)
         assert s["drops"] == {"dropped.sig": 2, "dropped.cga": 1}
-        assert s["daemon"].startswith("running as another process (counters written ")
+        assert s["daemon"].startswith("running as another process (since ")
         table = " ".join(cli("console", "--port", tty, "status").output.split())
         assert "dropped.cga 1, dropped.sig 2" in table and "certificate_expires" in table
 

@@ -181,15 +181,21 @@ def _expiry(cfg):
 
 
 def _daemon(cfg):
-    # Called from the REPL, so no daemon holds this board's console: one running as its
-    # own process (unix port) shows by the counters it writes every counters_interval s.
+    # Called from the REPL, so no daemon holds this board's console. One running as its own
+    # process (unix port) keeps daemon.json (fmipkey.main.RUNNING) and writes its counters
+    # every counters_interval s; one stopped cleanly has removed daemon.json.
+    try:
+        with open("daemon.json") as f:
+            started = json.loads(f.read())["started"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "not running"
     try:
         age = time.time() - os.stat(cfg["counters_file"])[8]
     except OSError:
-        return "not running (no counters written yet)"
+        age = time.time() - started
     if age <= 2 * cfg["counters_interval"] + 2:
-        return "running as another process (counters written %d s ago)" % int(age)
-    return "not running (counters last written %d s ago)" % int(age)
+        return "running as another process (since %s)" % config.format_time(started)
+    return "not running (ended without stopping cleanly; counters last written %d s ago)" % int(age)
 
 
 def _drops():

@@ -22,6 +22,7 @@ from fmipkey.crypto import backend
 from fmipkey.errors import ConfigError, ParseError, VerifyError
 
 TICK = 0.05  # s: engine timers (RtSolPr retransmission starts at 100 ms)
+RUNNING = "daemon.json"  # in the bundle while the daemon runs: {"started": Unix s}
 USAGE = ("usage: fmipkey.main BUNDLE_DIR|--uci FILE [--check] [--console] [--log-time iso|unix] [--export-keys] "
          "[--ncoa ADDR] [--timeout S] [--pause-before-fbu FILE]")
 HELP = USAGE + """
@@ -321,6 +322,8 @@ class Daemon:
         poll = select.poll()
         poll.register(self.link.fileno(), select.POLLIN)
         start = last_counters = last_tick = time.time()
+        running = self.bundle.path(RUNNING)
+        _write_json(running, {"started": int(start)})  # console status: a daemon runs here
         mn = self.role == "mn"
         requests = None
         if self.opts.get("console"):
@@ -365,6 +368,10 @@ class Daemon:
         finally:
             self.write_counters()
             self.link.close()
+            try:
+                os.remove(running)
+            except OSError:
+                pass
 
 
 def main(argv):

@@ -84,7 +84,7 @@ def test_status_reports_config_and_interpreter():
         with open("cga.der", "rb") as f:
             assert s["cga"] == config.format_addr(cga.address(f.read(), 0))
         assert s["certificate_expires"] == "2040-01-01T00:00:00Z"  # openssl: notAfter=Jan  1 00:00:00 2040 GMT
-        assert s["daemon"] == "not running (no counters written yet)"
+        assert s["daemon"] == "not running"
         assert s["drops"].startswith("unknown: counters.json: not written yet")
         assert s["keys"].startswith("unknown: device_key_file: cannot read device.key")
         with open("counters.json", "w") as f:
@@ -93,7 +93,13 @@ def test_status_reports_config_and_interpreter():
             f.write(bytes(32))
         s = console._status()
         assert s["drops"] == {"dropped.cga": 2, "dropped.sig": 1} and s["keys"] == 0
-        assert s["daemon"].startswith("running as another process (counters written ")
+        assert s["daemon"] == "not running"  # counters left by a daemon that stopped cleanly
+        with open("daemon.json", "w") as f:  # fmipkey.main.RUNNING, while a daemon runs
+            f.write(json.dumps({"started": 1796112090}))
+        assert console._status()["daemon"] == "running as another process (since 2026-12-01T08:01:30Z)"
+        os.remove("counters.json")
+        s = console._status()  # no counters since a start long ago: it died without cleaning up
+        assert s["daemon"].startswith("not running (ended without stopping cleanly; counters last written "), s
         assert console._status("running (answered by the daemon)")["daemon"] == "running (answered by the daemon)"
     in_flash(body)
 
