@@ -21,7 +21,15 @@ SCHEMA = (
     ("keystore_max", 256, ("int", 1, 100000), "handover keys kept at most"),
     ("peer_cache_max", 64, ("int", 1, 100000), "SEND timestamp cache entries (peers) kept at most"),
     ("keys_per_pubkey", 2, ("int", 1, 100000), "ar: live handover keys per CGA public key (CGAs are free to mint)"),
-    ("max_prrtadv_rate", 50, ("int", 1, 100000), "ar: PrRtAdvs signed per second at most; more RtSolPrs are dropped"),
+    ("keys_per_lla", 4, ("int", 1, 100000), "ar: provisional handover keys per link-layer source (MAC)"),
+    ("min_sec", 0, ("int", 0, 7), "ar: lowest CGA Sec given a handover key (Sec 0 CGAs cost nothing to mint)"),
+    ("max_prrtadv_rate", 20, ("int", 1, 100000),
+     "ar: PrRtAdvs signed per second at most (each an RSA signature); more RtSolPrs are dropped"),
+    ("max_verify_rate", 100, ("int", 1, 100000), "ar: SEND RtSolPr signatures verified per second at most"),
+    ("max_unsecured_rate", 5, ("int", 0, 100000), "ar: PrRtAdvs per second for unsecured or unverified RtSolPrs"),
+    ("source_rate", 5, ("int", 1, 100000), "ar: RtSolPrs per second taken from one source (MAC, IPv6 address)"),
+    ("flood_pps", 500, ("int", 10, 10000000),
+     "ar: frames per second from one MAC that get it blocked in the kernel filter for a minute"),
     ("max_cpa_rate", 10, ("int", 1, 1000), "ar: CPAs sent per second at most (RFC 3971 MAX_CPA_RATE)"),
     ("timestamp_delta", 300, ("int", 1, 86400), "accepted SEND timestamp offset, s (TIMESTAMP_DELTA)"),
     ("timestamp_fuzz", 1, ("num", 0, 3600), "SEND timestamp fuzz factor, s (TIMESTAMP_FUZZ)"),
@@ -147,7 +155,12 @@ class Settings:
         self.keys_per_pubkey = cfg["keys_per_pubkey"]
         self.max_bindings = cfg["keystore_max"]            # a binding needs a live key: no more than keys
         self.peer_cache_max = cfg["peer_cache_max"]
+        self.keys_per_lla = cfg["keys_per_lla"]
+        self.min_sec = cfg["min_sec"]
         self.max_prrtadv_rate = cfg["max_prrtadv_rate"]
+        self.max_verify_rate = cfg["max_verify_rate"]
+        self.max_unsecured_rate = cfg["max_unsecured_rate"]
+        self.source_rate = cfg["source_rate"]
         self.max_cpa_rate = cfg["max_cpa_rate"]
         self.timestamp_delta = cfg["timestamp_delta"]
         self.timestamp_fuzz = cfg["timestamp_fuzz"]

@@ -23,6 +23,8 @@ from fmipkey.errors import ConfigError, ParseError, VerifyError
 
 TICK = 0.05  # s: engine timers (RtSolPr retransmission starts at 100 ms)
 RUNNING = "daemon.json"  # in the bundle while the daemon runs: {"started": Unix s}
+BATCH = 32   # frames handled per loop turn
+AR_TYPES = (148, 154)   # ICMPv6 the AR reads: CPS, RtSolPr (FMIPv6); its FBUs are Mobility Headers
 USAGE = ("usage: fmipkey.main BUNDLE_DIR|--uci FILE [--check] [--console] [--log-time iso|unix] [--export-keys] "
          "[--ncoa ADDR] [--timeout S] [--pause-before-fbu FILE]")
 HELP = USAGE + """
@@ -205,6 +207,10 @@ class Daemon:
             from fmipkey.net.linux import Link  # after the file checks: they need no socket
             link = Link(cfg["interface"])
         self.link = link
+        if self.role == "ar" and hasattr(link, "guard"):
+            # docs/hostile-link.md: the kernel passes on only what the AR reads, and blocks a
+            # MAC that floods
+            link.guard(AR_TYPES, cfg["flood_pps"])
         self.engine = make_engine(link)
         self.result = None       # MN: the exit status once its exchange ended
         self._fbu_to = None      # MN: the PAR to send the FBU to once the pause file allows
@@ -230,27 +236,45 @@ class Daemon:
         if self._errors.pop(name, None) is not None:
             self.log("recovered", name)
 
-    def call(self, what, *args, mac=None):
-        """One engine step: handles its events, saves the key store, then sends its
-        packets. An unexpected exception is logged and counted, never fatal: the
-        next packet gets a fresh try. mac: the source MAC of the frame handled."""
+    def call(self, what, *args):
+        """One engine step (start, tick, fbu), then its packets (see send)."""
+        self.send([(p, None) for p in self.step(what, *args)])
+
+    def step(self, what, *args):
+        """The engine's packets for one call. An unexpected exception is logged and counted,
+        never fatal: the next packet gets a fresh try."""
         try:
-            out = getattr(self.engine, what)(*args)
+            return getattr(self.engine, what)(*args) or ()
         except Exception as e:
             self.counters["errors.engine"] += 1
             self.log("error", "%s: %s %s" % (what, type(e).__name__, e))
-            out = []
-        out = out or ()
-        # A key or FBU sequence number goes to flash before the packet announcing it:
-        # a crash in between must not leave an MN holding a key the AR has lost.
+            return ()
+
+    def handle_batch(self):
+        """Up to BATCH frames from the link through the engine, then one save and their
+        answers: at any packet rate the loop comes back to its timers, saves and counters."""
+        out = []
+        for _ in range(BATCH):
+            r = self.link.recv()
+            if r is None:
+                break
+            pkt, mac = r
+            src = pkt[8:24]
+            # an answer goes to the MAC of the frame it answers (the link learns no table)
+            for a in self.step("handle", pkt, time.time(), *((mac,) if self.role == "ar" else ())):
+                out.append((a, mac if a[24:40] == src else None))
+        self.send(out)
+
+    def send(self, out):
+        """Save the key store if the engine changed it, then send (packet, MAC or None) pairs.
+        A key or FBU sequence number goes to flash before the packet announcing it: a crash in
+        between must not leave an MN holding a key the AR has lost."""
         if not self.drain():
             self.counters["dropped.unsaved"] += len(out)   # the MN retransmits; the save is retried
             return
-        src = args[0][8:24] if mac is not None else None
-        for pkt in out:
+        for pkt, mac in out:
             try:
-                # an answer goes to the MAC of the frame it answers (the link learns no table)
-                self.link.send(pkt, mac if src is not None and pkt[24:40] == src else None)
+                self.link.send(pkt, mac)
             except OSError as e:
                 self.counters["errors.send"] += 1
                 self.log("error", "send: %s" % e)
@@ -336,11 +360,7 @@ class Daemon:
                 ready = poll.poll(int(TICK * 1000))
                 if ready:
                     try:
-                        while True:
-                            r = self.link.recv()
-                            if r is None:
-                                break
-                            self.call("handle", r[0], time.time(), mac=r[1])
+                        self.handle_batch()
                         self.cleared("errors.link")
                     except OSError as e:  # ENETDOWN and the like: the interface may come back
                         self.fail("errors.link", e)

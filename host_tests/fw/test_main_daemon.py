@@ -30,6 +30,8 @@ class FakeLink:
         return self._fd.fileno()
 
     def recv(self):
+        if not self.script:
+            return None
         step = self.script.pop(0)
         if isinstance(step, BaseException):
             raise step
@@ -73,7 +75,8 @@ def daemon(b, script=(), keystore_file="keystore.bin"):
 
 def request(d, nonce=b"NONCE1"):
     now = time.time()
-    d.call("handle", rtsolpr(MN, d.addr, HKEPK.public, now=now, nonce=nonce), now, mac=MN_MAC)
+    d.link.script.append((rtsolpr(MN, d.addr, HKEPK.public, now=now, nonce=nonce), MN_MAC))
+    d.handle_batch()
 
 
 def test_key_saved_before_the_prrtadv_leaves_and_sent_to_the_frame_mac():

@@ -47,22 +47,26 @@ def _link(ifname):
 
 
 def mn_loop(bundle, until, start_at=0.0, once=False):
-    """Whole exchanges from `start_at` until `until` (epoch s), one every EXCHANGE_GAP;
-    returns [(start, seconds to the key, seconds to the FBack or None)]."""
-    from fmipkey.mn import MobileNode
+    """Whole exchanges from `start_at` until `until` (epoch s), one every EXCHANGE_GAP, each by
+    a fresh MobileNode (as after an attach) that carries on the FBU sequence numbers; returns
+    [(start, seconds to the key or None, seconds to the FBack or None)]."""
+    from fmipkey.mn import DONE, FAILED, KEYED, MobileNode
     cfg = config.load(bundle + "/config.json")
-    cfg["hkepk_handovers"] = 1000000    # one HKEPK for the whole run: the pool is small
+    settings = config.settings(cfg)
     ident = identity.load(bundle, cfg)
-    mn = MobileNode(config.Settings(cfg), ident, identity.certificates(bundle, cfg["anchors_file"]),
-                    identity.private_keys(bundle, cfg["hkepk_file"]))
+    anchors = identity.certificates(bundle, cfg["anchors_file"])
+    pool = identity.private_keys(bundle, cfg["hkepk_file"])
     ncoa = simmod.ncoa_for(ident.cga_params, cfg["cga_sec"])
     link = _link(cfg["interface"])
     poll = select.poll()
     poll.register(link.fileno(), select.POLLIN)
-    results = []
+    results, seq = [], None
     while time.time() < start_at:
         time.sleep(0.001)
     while time.time() < until:
+        mn = MobileNode(settings, ident, anchors, pool)
+        if seq is not None:
+            mn.fbus.seq = seq
         t0 = time.time()
         keyed = None
         out = mn.start(t0)
@@ -72,7 +76,7 @@ def mn_loop(bundle, until, start_at=0.0, once=False):
                 link.send(pkt)
             out = []
             now = time.time()
-            if mn.state == "done" or mn.state == "failed" or now - t0 > EXCHANGE_CAP:
+            if mn.state in (DONE, FAILED) or now - t0 > EXCHANGE_CAP:
                 break
             if poll.poll(20):
                 r = link.recv()
@@ -83,14 +87,13 @@ def mn_loop(bundle, until, start_at=0.0, once=False):
             if now - last_tick >= 0.02:
                 last_tick = now
                 out.extend(mn.tick(now) or ())
-            if mn.state == "keyed":
+            if mn.state == KEYED and keyed is None:
                 keyed = time.time() - t0
                 out.extend(mn.fbu(mn.router, ncoa, time.time()))
-        done = time.time() - t0 if mn.state == "done" else None
-        results.append((t0, keyed, done))
+        seq = mn.fbus.seq
+        results.append((t0, keyed, time.time() - t0 if mn.state == DONE else None))
         if once:
             break
-        mn.stop()                            # an unfinished exchange ends here: none of its timers
         time.sleep(max(0.0, t0 + EXCHANGE_GAP - time.time()))
     link.close()
     return results
@@ -425,6 +428,13 @@ def mutate(rng, good):
 
 # ---- on the host: the link, the floods, the measurements -----------------------
 
+def _results(text, who):
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise click.ClickException("%s failed: %s" % (who, text.strip()[-2000:]))
+
+
 def _stat(pid):
     """(CPU seconds used, RSS in MiB) of a process."""
     with open("/proc/%d/stat" % pid) as f:
@@ -513,10 +523,10 @@ class HostileLink:
             sent = self._tx() - tx0
         time.sleep(1.2)                  # counters_interval 1 s
         c1 = self._counters()
-        res = json.loads(mn.stdout.read() or "[]")
+        res = _results(mn.stdout.read(), "the legitimate MN")
         fig = self._figures(res, sent / duration, (cpu1 - cpu0) / (w1 - w0), max(rss + [rss1]), c0, c1)
         if mn3 is not None:
-            r = json.loads(mn3.communicate(timeout=EXCHANGE_CAP + 30)[0] or "[]")
+            r = _results(mn3.communicate(timeout=EXCHANGE_CAP + 30)[0], "the new MN")
             fig["new_mn_key_s"] = round(r[0][1], 3) if r and r[0][1] is not None else None
         log.close()
         return fig
@@ -647,7 +657,7 @@ def targets(figs):
 
 def _target(value, op, bound):
     met = value is not None and (value >= bound if op == ">=" else value <= bound)
-    return {"value": value, "target": "%s %s" % (op, round(bound, 1)), "met": met}
+    return {"value": value, "target": "%s %s" % (op, round(bound, 2)), "met": met}
 
 
 def _round(x):

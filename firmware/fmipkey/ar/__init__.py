@@ -6,6 +6,7 @@
 #   certserver.CertPathServer  CPS -> CPA, paced
 #   binding.Binder           FBU -> FBack and the binding table
 from fmipkey import send
+from fmipkey.ar.admission import PerSource, ReplayCache
 from fmipkey.ar.binding import Binder
 from fmipkey.ar.certserver import CertPathServer
 from fmipkey.ar.hkissuer import KeyIssuer
@@ -31,8 +32,13 @@ class AccessRouter:
         self.binder = Binder(identity.addr, keystore, settings.max_bindings, r)
         self.bindings = self.binder.bindings
         self._src_lla = ndopt.fmip_lla(ndopt.LLA_SOURCE, mac) if mac else b""
-        # every PrRtAdv costs a signature, even for a forged RtSolPr: at most this many per second
+        # docs/hostile-link.md: every PrRtAdv costs a signature, every SEND RtSolPr a verification
         self._signing = TokenBucket(settings.max_prrtadv_rate)
+        self._verifying = TokenBucket(settings.max_verify_rate)
+        self._unsecured = TokenBucket(settings.max_unsecured_rate)
+        self._sources = PerSource(settings.source_rate)
+        self._replays = ReplayCache()
+        self._reserve = settings.max_prrtadv_rate // 4   # signatures kept for MNs whose keys FBUs used
 
     @property
     def keystore_dirty(self):
@@ -42,14 +48,15 @@ class AccessRouter:
     def keystore_dirty(self, v):
         self.keystore.dirty = v
 
-    def handle(self, packet, now):
-        """A received IPv6 packet: RtSolPr, CPS or FBU; anything else is ignored."""
+    def handle(self, packet, now, mac=None):
+        """A received IPv6 packet: RtSolPr, CPS or FBU; anything else is ignored. mac: the
+        frame's link-layer source, when the link gives it (limits per source use it)."""
         r = self.report
         r.count("received")
         try:
             ip = icmp6.IPv6(packet)
             if ip.nh == icmp6.NH_ICMPV6:
-                return self._icmp(ip, now)
+                return self._icmp(ip, now, mac)
             if ip.nh in (icmp6.NH_MH, icmp6.NH_DSTOPTS):
                 return self._mh(packet, now)
         except ParseError:
@@ -62,7 +69,7 @@ class AccessRouter:
         self.binder.expire(now)
         return self.certpath.tick(now)
 
-    def _icmp(self, ip, now):
+    def _icmp(self, ip, now, mac):
         r = self.report
         p = ip.payload
         if len(p) < 4:
@@ -77,7 +84,7 @@ class AccessRouter:
             return r.drop("checksum")
         if t == certpath.ICMP_CPS:
             return self.certpath.solicitation(ip, now)
-        return self._rtsolpr(ip, now)
+        return self._rtsolpr(ip, now, mac)
 
     def _mh(self, packet, now):
         ip, home, m = mh.parse_packet(packet)
@@ -92,7 +99,10 @@ class AccessRouter:
         return self.binder.fbu(ip, home, m, now)
 
     # -- RtSolPr -> PrRtAdv (rfc5568 6.1.2, rfc5269 3.2) ---------------------
-    def _rtsolpr(self, ip, now):
+    def _rtsolpr(self, ip, now, mac):
+        # Cheapest work first (docs/hostile-link.md): addresses, options, the limit per MAC,
+        # the replay cache, the limit per IPv6 source, then the timestamp, the CGA hash and
+        # the RSA verification, and only then a signature, from a budget the verification picks.
         r = self.report
         dst = bytes(ip.dst)
         src = bytes(ip.src)
@@ -109,11 +119,34 @@ class AccessRouter:
         if not aps:
             return r.drop("no_new_ap")           # rfc5568 6.1.1: MUST be included
         nonce = m.option(ndopt.NONCE, ndopt.parse_nonce)
-        if not self._signing.take(now):
-            return r.drop("rate")                 # before any RSA operation
+        if mac is not None and not self._sources.take(bytes(mac), now):
+            return r.drop("rate.source")
+        sig = bytes(m.raw[m.sig + 20:m.sig + 28]) if m.sig >= 0 else None   # past the key hash
+        if sig is not None and self._replays.seen(sig):
+            return r.drop("replay")              # before the source's budget: replays do not spend it
+        if not self._sources.take(src, now):
+            return r.drop("rate.source")
+        v = None
+        if sig is not None:
+            if not self._verifying.take(now):
+                return r.drop("rate.verify")
+            v = self.issuer.verify(m, ip, src, now)
+        if v is None:
+            # rfc3971 5.2.2: unsecured, or failed and so treated as unsecured; under attack
+            # it may be dropped: served only from its own small budget and what verified
+            # requests leave
+            if not self._unsecured.take(now):
+                return r.drop("rate.unsecured")
+            floor = 2 * self._reserve
+        else:
+            self._replays.add(sig)
+            known = self.keystore.get(src, now) is not None and not self.keystore.provisional(src)
+            floor = 0 if known else self._reserve
+        if self._signing.available(now) <= floor or not self._signing.take(now):
+            return r.drop("rate")
         r.count("rtsolpr")
         code, opts = self.neighborhood.answer(aps)
-        reply = b"" if m.find(ndopt.HK_REQUEST) is None else self.issuer.reply(m, ip, src, now)
+        reply = b"" if v is None or m.find(ndopt.HK_REQUEST) is None else self.issuer.reply(v, m, src, now, mac)
         # rfc5269 3.2: every PrRtAdv is signed (CGA + RSA Signature), the Nonce echoed
         msg = send.message(self.addr, src, fmip.PrRtAdv.emit(code, m.identifier, self._src_lla + opts + reply),
                            self.id.key, cga_params=self.id.cga_params, now=now,

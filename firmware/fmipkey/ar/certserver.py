@@ -1,10 +1,14 @@
 # The certification path server (rfc3971 6.4.1, 6.4.2, 6.4.5): CPS in, CPAs out, at most
 # max_cpa_rate per second; over it, or for an unspecified source, the whole path goes to
 # all-nodes, paced by tick().
+from fmipkey.compat import const
 from fmipkey.crypto import x509
 from fmipkey.engine import TokenBucket
 from fmipkey.events import CpaSent
 from fmipkey.wire import certpath, icmp6, ndopt
+
+
+LOAD_HOLD = const(2)      # s of all-nodes-only answers after the CPA budget ran short
 
 
 class PathCert:
@@ -31,6 +35,7 @@ class CertPathServer:
         self.path = path
         self._rate = TokenBucket(max_cpa_rate)
         self._pending = -1        # next component of a paced all-nodes advertisement, -1 none
+        self._loaded_until = 0    # until then, CPSs get the all-nodes advertisement only
 
     def tick(self, now):
         """The paced all-nodes CPA components that are due."""
@@ -70,9 +75,13 @@ class CertPathServer:
             if m.component >= len(path):
                 return r.drop("cps_component")
             comps = (m.component,)
-        if src == icmp6.UNSPECIFIED or self._rate.available(now) < (len(comps) or 1):
+        if src == icmp6.UNSPECIFIED or now < self._loaded_until or self._rate.available(now) < (len(comps) or 1):
             # rfc3971 6.4.5: unspecified source, or over MAX_CPA_RATE: the whole path to
-            # all-nodes, paced by tick()
+            # all-nodes, paced by tick(). Under load every CPS for LOAD_HOLD s more only asks
+            # for that one advertisement: answers to single solicitations would spend the
+            # budget first and starve it, and one serves any number of soliciting MNs.
+            if src != icmp6.UNSPECIFIED:
+                self._loaded_until = now + LOAD_HOLD
             if self._pending < 0 and self.path:
                 self._pending = len(self.path) - 1
                 r.count("cpa.deferred")

@@ -1,5 +1,6 @@
-# The handover key issuer (rfc5269 3.2, 3.6): the Handover Key Reply for a SEND-verified
-# request, with the MN's key (new or reused) encrypted under its HKEPK.
+# The handover key issuer (rfc5269 3.2, 3.6): verifies an RtSolPr, and makes the Handover
+# Key Reply for a verified request, with the MN's key (new or reused) encrypted under its
+# HKEPK; the limits on who gets a key slot are in docs/hostile-link.md.
 from fmipkey import badf, send
 from fmipkey.crypto import der, rsa
 from fmipkey.errors import CryptoError, ParseError, VerifyError
@@ -15,15 +16,39 @@ class KeyIssuer:
         self.report = report
         self._ts = send.Timestamps(settings.peer_cache_max, settings.timestamp_delta, settings.timestamp_fuzz,
                                    settings.timestamp_drift)
+        self._lla = {}        # CGA -> MAC of the request that got it a (still provisional) key
+
+    def _per_lla(self, mac):
+        # provisional keys issued to requests from this MAC; forgets keys no longer provisional
+        # (used by an FBU, evicted, expired): RAM only, a restart forgets them all
+        n = 0
+        for c in list(self._lla):
+            if not self.keystore.provisional(c):
+                del self._lla[c]
+            elif self._lla[c] == mac:
+                n += 1
+        return n
 
     def _refuse(self, mn, code, reason):
         self.report.count("keys.refused." + code)
         self.report.event(KeyRefused(mn, code, reason))
         return b""
 
-    def reply(self, m, ip, src, now):
-        """The Handover Key Reply option for the RtSolPr m (which carries a HK Request), or b""
-        (rfc5269 3.2: no Reply and no key record touched when the RtSolPr does not validate)."""
+    def verify(self, m, ip, src, now):
+        """send.Verified for the RtSolPr m, or None (counted) when it does not verify."""
+        s = self.settings
+        try:
+            return send.verify(m, src, ip.dst, now, timestamps=self._ts, solicitation=True,
+                               min_bits=s.rsa_min_bits, max_bits=s.rsa_max_bits)
+        except VerifyError as e:
+            self.report.count("rtsolpr.unverified." + e.code)
+            self.report.event(RtSolPrUnverified(src, e.code, e.args[0]))
+            return None
+
+    def reply(self, v, m, src, now, mac=None):
+        """The Handover Key Reply option for the verified (v) RtSolPr m, which carries a HK
+        Request, or b"" (rfc5269 3.2: no Reply and no key record touched when the request does
+        not validate). mac: the link-layer source, which may hold keys_per_lla provisional keys."""
         s = self.settings
         try:
             at, spki = m.option(ndopt.HK_REQUEST, ndopt.parse_hk_request)
@@ -31,18 +56,13 @@ class KeyIssuer:
         except ParseError as e:
             return self._refuse(src, "hkepk", "handover key encryption key: %s" % e.args[0])
         try:
-            # the CGA key's rule, before any RSA: the encryption's cost is not the sender's to choose
+            # the CGA key's rule, before the encryption: its cost is not the sender's to choose
             rsa.check_peer_key(hkepk, s.rsa_min_bits, s.rsa_max_bits)
         except VerifyError as e:
             return self._refuse(src, "hkepk_size" if e.code == "key_size" else "hkepk_exponent",
                                 "handover key encryption key: %s" % e.args[0])
-        try:
-            v = send.verify(m, src, ip.dst, now, timestamps=self._ts, solicitation=True,
-                            min_bits=s.rsa_min_bits, max_bits=s.rsa_max_bits)
-        except VerifyError as e:
-            self.report.count("rtsolpr.unverified." + e.code)
-            self.report.event(RtSolPrUnverified(src, e.code, e.args[0]))
-            return b""
+        if v.sec is not None and v.sec < s.min_sec:
+            return self._refuse(src, "sec", "CGA Sec %d, below min_sec %d" % (v.sec, s.min_sec))
         # rfc5269 4.1: same algorithm and parameters as the CGA key; 3.1: never the CGA key itself
         if hkepk.bits != v.key.bits or hkepk == v.key:
             return self._refuse(src, "hkepk_size", "handover key encryption key of %d bits for a %d-bit CGA key"
@@ -54,14 +74,22 @@ class KeyIssuer:
         # Sec 0 CGAs cost nothing to mint: without a cap one RSA key could fill the store
         if old is None and self.keystore.owned(owner, now) >= s.keys_per_pubkey:
             return self._refuse(src, "per_key", "%d live keys for its public key already" % s.keys_per_pubkey)
+        if old is None and mac is not None and self._per_lla(mac) >= s.keys_per_lla:
+            return self._refuse(src, "per_lla", "%d provisional keys for its link-layer address already"
+                                % s.keys_per_lla)
         # the existing key if its AT is the one asked or stronger (3.2), else a new one for that AT;
         # only ever to the public key it was issued to
+        evicted = self.keystore.evicted
         try:
             rec = self.keystore.issue(src, at, now, owner)
         except VerifyError as e:
             return self._refuse(src, e.code, e.args[0])
         if rec is None:
-            return self._refuse(src, "full", "key store full")
+            return self._refuse(src, "full", "key store full of keys FBUs have used")
+        if self.keystore.evicted != evicted:
+            self.report.count("keys.evicted")         # the oldest provisional key made room
+        if mac is not None and old is None:
+            self._lla[src] = bytes(mac)
         reused = old is not None and rec[0] == old[0]
         key, at, expiry = rec
         try:

@@ -7,6 +7,7 @@
 import socket
 import struct
 import sys
+import time
 
 from fmipkey.compat import const
 from fmipkey.errors import ConfigError
@@ -22,6 +23,9 @@ _ETH_HLEN = const(14)
 
 _CPYTHON = sys.implementation.name == "cpython"
 _SO_ATTACH_FILTER = const(26)
+BLOCK_S = const(60)       # s a flooding MAC stays blocked
+MAX_BLOCKED = const(8)    # MACs blocked at once (each adds 4 filter instructions)
+MAX_TALLY = const(256)    # MACs counted per second
 # classic BPF over the Ethernet frame: load octet/half-word at k, jump if A == k, return k
 _LDB, _LDH, _LDW, _JEQ, _RET = 0x30, 0x28, 0x20, 0x15, 0x06
 _NH_MH, _NH_DSTOPTS, _NH_ICMPV6 = 135, 60, 58
@@ -57,6 +61,39 @@ class Link:
         self.sock.setsockopt(_SOL_PACKET, _PACKET_ADD_MEMBERSHIP,
                              struct.pack("@iHH8s", self.ifindex, _PACKET_MR_ALLMULTI, 0, b""))
         self.sock.setblocking(False)
+        self._flood_pps = 0       # guard() sets it
+        self._seen = {}           # MAC -> frames this second
+        self._sec = 0
+        self._blocked = {}        # MAC -> when its block ends
+
+    def guard(self, icmp_types, flood_pps):
+        """The kernel filter for `icmp_types` (accept_only), and a MAC that sends more than
+        `flood_pps` frames in a second blocked in it for BLOCK_S (at most MAX_BLOCKED at once;
+        counted in link.flood_blocked): past some rate the daemon cannot even read a flood, and
+        frames it cannot read crowd out the ones it must."""
+        self._types = tuple(icmp_types)
+        self._flood_pps = flood_pps
+        self.counters["link.flood_blocked"] = 0
+        self.accept_only(self._types)
+
+    def _tally(self, mac):
+        now = time.time()
+        sec = int(now)
+        if sec != self._sec:
+            self._sec = sec
+            self._seen = {}
+            expired = [m for m in self._blocked if self._blocked[m] <= now]
+            for m in expired:
+                del self._blocked[m]
+            if expired:
+                self.accept_only(self._types, list(self._blocked))
+        n = self._seen.get(mac, 0) + 1
+        if n > self._flood_pps and mac not in self._blocked and len(self._blocked) < MAX_BLOCKED:
+            self._blocked[mac] = now + BLOCK_S
+            self.counters["link.flood_blocked"] += 1
+            self.accept_only(self._types, list(self._blocked))
+        elif len(self._seen) < MAX_TALLY or mac in self._seen:
+            self._seen[mac] = n
 
     def accept_only(self, icmp_types, blocked=()):
         """Have the kernel pass on only what the engine reads: ICMPv6 of `icmp_types` and
@@ -94,6 +131,8 @@ class Link:
                 if e.errno == _EAGAIN:
                     return None
                 raise
+            if self._flood_pps:
+                self._tally(bytes(frame[6:12]))
             if len(frame) < _ETH_HLEN + 40 or frame[_ETH_HLEN] >> 4 != 6:
                 self.counters["dropped.malformed"] += 1
                 continue
