@@ -33,8 +33,6 @@ def test_ar_survives_every_flood(figs):
             assert f["ar_rss_mib"] < 64, (name, f)
 
 
-@pytest.mark.xfail(reason="issue 12: the defences (verified-first budgets, paced all-nodes CPAs, provisional "
-                   "keys) have not landed; today's AR serves the attacker first", strict=False)
 def test_legitimate_mn_meets_the_targets_under_every_flood(figs):
     missed = {k: v for k, v in figs["targets"].items() if k != "met" and not v["met"]}
     assert not missed, missed

@@ -23,7 +23,7 @@ SCHEMA = (
     ("keys_per_pubkey", 2, ("int", 1, 100000), "ar: live handover keys per CGA public key (CGAs are free to mint)"),
     ("keys_per_lla", 4, ("int", 1, 100000), "ar: provisional handover keys per link-layer source (MAC)"),
     ("min_sec", 0, ("int", 0, 7), "ar: lowest CGA Sec given a handover key (Sec 0 CGAs cost nothing to mint)"),
-    ("max_prrtadv_rate", 20, ("int", 1, 100000),
+    ("max_prrtadv_rate", 10, ("int", 1, 100000),
      "ar: PrRtAdvs signed per second at most (each an RSA signature); more RtSolPrs are dropped"),
     ("max_verify_rate", 100, ("int", 1, 100000), "ar: SEND RtSolPr signatures verified per second at most"),
     ("max_unsecured_rate", 5, ("int", 0, 100000), "ar: PrRtAdvs per second for unsecured or unverified RtSolPrs"),

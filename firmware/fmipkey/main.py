@@ -25,6 +25,7 @@ TICK = 0.05  # s: engine timers (RtSolPr retransmission starts at 100 ms)
 RUNNING = "daemon.json"  # in the bundle while the daemon runs: {"started": Unix s}
 BATCH = 32   # frames handled per loop turn
 AR_TYPES = (148, 154)   # ICMPv6 the AR reads: CPS, RtSolPr (FMIPv6); its FBUs are Mobility Headers
+MN_TYPES = (149, 154)   # and the MN: CPA, PrRtAdv; its FBacks are Mobility Headers
 USAGE = ("usage: fmipkey.main BUNDLE_DIR|--uci FILE [--check] [--console] [--log-time iso|unix] [--export-keys] "
          "[--ncoa ADDR] [--timeout S] [--pause-before-fbu FILE]")
 HELP = USAGE + """
@@ -207,10 +208,10 @@ class Daemon:
             from fmipkey.net.linux import Link  # after the file checks: they need no socket
             link = Link(cfg["interface"])
         self.link = link
-        if self.role == "ar" and hasattr(link, "guard"):
-            # docs/hostile-link.md: the kernel passes on only what the AR reads, and blocks a
-            # MAC that floods
-            link.guard(AR_TYPES, cfg["flood_pps"])
+        if hasattr(link, "guard"):
+            # docs/hostile-link.md: the kernel passes on only what the engine reads, and on an
+            # AR blocks a MAC that floods
+            link.guard(*((AR_TYPES, cfg["flood_pps"]) if self.role == "ar" else (MN_TYPES, 0)))
         self.engine = make_engine(link)
         self.result = None       # MN: the exit status once its exchange ended
         self._fbu_to = None      # MN: the PAR to send the FBU to once the pause file allows

@@ -66,14 +66,15 @@ def test_unsecured_requests_get_only_their_own_small_budget():
 
 
 def test_mns_whose_keys_fbus_used_are_signed_for_first():
-    ar = make_ar(max_prrtadv_rate=8, source_rate=100)     # 2 signatures kept for known MNs
+    ar = make_ar(max_prrtadv_rate=8, source_rate=100)     # 4 signatures kept for known MNs
     m = answered(ar, rtsolpr(MN, ar.addr, HKEPK.public))
     k = ar.keystore.get(MN.addr, NOW)
     assert ar.handle(fbu(MN.addr, ar.addr, k[0], k[1]), NOW)      # the key is used now
     # new CGAs with valid requests take the budget down to the reserve, then are dropped
     served = [answered(ar, rtsolpr(other(i), ar.addr, HKEPK.public), NOW, bytes((2, 0, 0, 0, 2, i)))
               for i in range(10)]
-    assert len([s for s in served if s is not None]) == 5 and ar.counters["dropped.rate"] == 5
+    assert len([s for s in served if s is not None]) == 3 and ar.counters["dropped.rate"] == 7
+    assert not [k for k in ar.counters if k.startswith("rtsolpr.unverified")]   # none verified in vain
     # the known MN still gets its PrRtAdv, with its key
     assert m is not None and hk_reply(answered(ar, rtsolpr(MN, ar.addr, HKEPK.public, nonce=b"NONCE2",
                                                         now=NOW + 0.01), NOW + 0.01)) is not None
@@ -127,3 +128,15 @@ def test_cps_flood_is_answered_by_paced_all_nodes_advertisements():
     # under load only all-nodes advertisements, the whole path each time, at the CPA rate
     assert late and all(bytes(p[24:40]) == icmp6.ALL_NODES for p in late)
     assert len(late) // n_path >= 3 * 4 // n_path - 1 and len(sent) <= 4 * 5
+
+
+def test_a_flood_of_new_cgas_cannot_take_the_verifications_of_known_mns():
+    ar = make_ar(max_verify_rate=3, source_rate=100)
+    answered(ar, rtsolpr(MN, ar.addr, HKEPK.public))
+    k = ar.keystore.get(MN.addr, NOW)
+    assert ar.handle(fbu(MN.addr, ar.addr, k[0], k[1]), NOW)      # MN's key is used now
+    for i in range(10):
+        answered(ar, forged(other(i), NOW + 0.01), NOW + 0.01, bytes((2, 0, 0, 0, 5, i)))
+    assert ar.counters["dropped.rate.verify"] == 8              # 3 tokens: MN took one, forgers two
+    assert hk_reply(answered(ar, rtsolpr(MN, ar.addr, HKEPK.public, nonce=b"NONCE2", now=NOW + 0.01),
+                             NOW + 0.01)) is not None

@@ -35,10 +35,12 @@ class AccessRouter:
         # docs/hostile-link.md: every PrRtAdv costs a signature, every SEND RtSolPr a verification
         self._signing = TokenBucket(settings.max_prrtadv_rate)
         self._verifying = TokenBucket(settings.max_verify_rate)
+        self._verifying_known = TokenBucket(settings.max_verify_rate)   # for CGAs whose keys FBUs used
         self._unsecured = TokenBucket(settings.max_unsecured_rate)
+        self._macs = PerSource(settings.source_rate)
         self._sources = PerSource(settings.source_rate)
         self._replays = ReplayCache()
-        self._reserve = settings.max_prrtadv_rate // 4   # signatures kept for MNs whose keys FBUs used
+        self._reserve = settings.max_prrtadv_rate // 2   # signatures kept for MNs whose keys FBUs used
 
     @property
     def keystore_dirty(self):
@@ -119,16 +121,22 @@ class AccessRouter:
         if not aps:
             return r.drop("no_new_ap")           # rfc5568 6.1.1: MUST be included
         nonce = m.option(ndopt.NONCE, ndopt.parse_nonce)
-        if mac is not None and not self._sources.take(bytes(mac), now):
+        if mac is not None and not self._macs.take(bytes(mac), now):
             return r.drop("rate.source")
         sig = bytes(m.raw[m.sig + 20:m.sig + 28]) if m.sig >= 0 else None   # past the key hash
         if sig is not None and self._replays.seen(sig):
             return r.drop("replay")              # before the source's budget: replays do not spend it
         if not self._sources.take(src, now):
             return r.drop("rate.source")
+        # an MN whose key an FBU used has its own budgets: a flood of new CGAs cannot take them
+        known = self.keystore.get(src, now) is not None and not self.keystore.provisional(src)
         v = None
         if sig is not None:
-            if not self._verifying.take(now):
+            # no verification without a signature to follow it: a verified request from a new
+            # CGA needs the signing budget above the reserve
+            if self._signing.available(now) <= (0 if known else self._reserve):
+                return r.drop("rate")
+            if not (self._verifying_known if known else self._verifying).take(now):
                 return r.drop("rate.verify")
             v = self.issuer.verify(m, ip, src, now)
         if v is None:
@@ -137,10 +145,9 @@ class AccessRouter:
             # requests leave
             if not self._unsecured.take(now):
                 return r.drop("rate.unsecured")
-            floor = 2 * self._reserve
+            floor = self._reserve + self._reserve // 2
         else:
             self._replays.add(sig)
-            known = self.keystore.get(src, now) is not None and not self.keystore.provisional(src)
             floor = 0 if known else self._reserve
         if self._signing.available(now) <= floor or not self._signing.take(now):
             return r.drop("rate")

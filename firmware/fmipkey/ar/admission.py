@@ -5,7 +5,7 @@
 from fmipkey.compat import const
 from fmipkey.engine import TokenBucket
 
-SOURCES_MAX = const(64)     # sources tracked at once; the one heard from longest ago makes room
+SOURCES_MAX = const(64)     # sources tracked at once
 REPLAY_MAX = const(64)      # verified signatures remembered
 
 
@@ -19,17 +19,16 @@ class PerSource:
 
     def take(self, source, now):
         """Spend one of `source`'s tokens; False when it has none."""
-        e = self._buckets.get(source)
-        if e is None:
+        b = self._buckets.get(source)
+        if b is None:
             if len(self._buckets) >= self.size:
-                old = None
+                # any other source makes room (a lookup, not a scan, at any flood rate): a
+                # source pushed out comes back with a full bucket, which only helps it
                 for k in self._buckets:
-                    if old is None or self._buckets[k][1] < self._buckets[old][1]:
-                        old = k
-                del self._buckets[old]
-            e = self._buckets[source] = [TokenBucket(self.rate), now]
-        e[1] = now
-        return e[0].take(now)
+                    del self._buckets[k]
+                    break
+            b = self._buckets[source] = TokenBucket(self.rate)
+        return b.take(now)
 
 
 class ReplayCache:

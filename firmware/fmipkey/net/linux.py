@@ -69,8 +69,8 @@ class Link:
     def guard(self, icmp_types, flood_pps):
         """The kernel filter for `icmp_types` (accept_only), and a MAC that sends more than
         `flood_pps` frames in a second blocked in it for BLOCK_S (at most MAX_BLOCKED at once;
-        counted in link.flood_blocked): past some rate the daemon cannot even read a flood, and
-        frames it cannot read crowd out the ones it must."""
+        counted in link.flood_blocked; 0: none): past some rate the daemon cannot even read a
+        flood, and frames it cannot read crowd out the ones it must."""
         self._types = tuple(icmp_types)
         self._flood_pps = flood_pps
         self.counters["link.flood_blocked"] = 0
