@@ -114,7 +114,10 @@ def blast(ifname, frames, rate, duration, start_at=0.0):
     s = _raw(ifname)
     while time.time() < start_at:
         time.sleep(0.001)
-    n, sent, t0 = len(frames), 0, time.monotonic()
+    # the flood ends at start_at + duration even when this process started late (a busy host)
+    late = max(0.0, time.time() - start_at) if start_at else 0.0
+    n, t0 = len(frames), time.monotonic() - late
+    sent = skipped = int(late * rate)
     while True:
         t = time.monotonic() - t0
         if t >= duration:
@@ -128,7 +131,7 @@ def blast(ifname, frames, rate, duration, start_at=0.0):
             sent += 1
         if rate:
             time.sleep(0.0005)
-    return sent
+    return sent - skipped
 
 
 def relay(src, dst, duration):
@@ -494,7 +497,7 @@ class HostileLink:
         atk = []
         if frames is not None:
             write_frames(out / "frames.bin", frames)
-        t_start = time.time() + 1.0       # the processes are up by then
+        t_start = time.time() + 3.0       # the processes are up by then, even on a busy host
         until = t_start + duration
         mn = self._py("mn", ["mn", str(self.sim.dirs["mn"]), repr(until), "--start-at", repr(t_start)],
                       subprocess.PIPE)
