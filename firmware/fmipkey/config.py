@@ -26,7 +26,7 @@ SCHEMA = (
     ("max_prrtadv_rate", 10, ("int", 1, 100000),
      "ar: PrRtAdvs signed per second at most (each an RSA signature); more RtSolPrs are dropped"),
     ("max_verify_rate", 100, ("int", 1, 100000), "ar: SEND RtSolPr signatures verified per second at most"),
-    ("max_unsecured_rate", 5, ("int", 0, 100000), "ar: PrRtAdvs per second for unsecured or unverified RtSolPrs"),
+    ("max_unsecured_rate", 2, ("int", 0, 100000), "ar: PrRtAdvs per second for unsecured or unverified RtSolPrs"),
     ("source_rate", 5, ("int", 1, 100000), "ar: RtSolPrs per second taken from one source (MAC, IPv6 address)"),
     ("flood_pps", 500, ("int", 10, 10000000),
      "ar: frames per second from one MAC that get it blocked in the kernel filter for a minute"),

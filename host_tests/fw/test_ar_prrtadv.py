@@ -91,14 +91,16 @@ def test_neighbour_without_fast_handovers_gets_option_code_7():
 
 
 def test_prrtadv_signing_is_rate_limited():
-    # every RtSolPr, verifiable or not, costs an RSA signature: a token bucket of max_prrtadv_rate/s
-    ar = make_ar(max_prrtadv_rate=2)
+    # every PrRtAdv costs an RSA signature: a token bucket of max_prrtadv_rate/s, of which half
+    # is kept for MNs whose keys FBUs have used (test_ar_admission.py), so unsecured requests
+    # (their own budget set high here) get the other half
+    ar = make_ar(max_prrtadv_rate=4, max_unsecured_rate=100, source_rate=100)
     assert len(ar.handle(rtsolpr(MN, ar.addr), NOW)) == 1
     assert len(ar.handle(rtsolpr(MN, ar.addr), NOW)) == 1
     assert ar.handle(rtsolpr(MN, ar.addr), NOW) == [] and ar.counters["dropped.rate"] == 1
     assert ar.counters["prrtadv"] == 2 and ar.counters["rtsolpr"] == 2
-    assert ar.handle(rtsolpr(MN, ar.addr), NOW + 0.25) == []              # half a token back
-    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW + 0.5)) == 1
-    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW + 10)) == 1             # refilled, capped at 2
+    assert ar.handle(rtsolpr(MN, ar.addr), NOW + 0.125) == []             # half a token back
+    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW + 0.25)) == 1
+    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW + 10)) == 1             # refilled, capped at 4
     assert len(ar.handle(rtsolpr(MN, ar.addr), NOW + 10)) == 1
     assert ar.handle(rtsolpr(MN, ar.addr), NOW + 10) == [] and ar.counters["dropped.rate"] == 3

@@ -130,8 +130,10 @@ class AccessRouter:
             return r.drop("rate.source")
         # an MN whose key an FBU used has its own budgets: a flood of new CGAs cannot take them
         known = self.keystore.get(src, now) is not None and not self.keystore.provisional(src)
+        hk = m.find(ndopt.HK_REQUEST) is not None
+        req = self.issuer.request(m, src) if hk else None
         v = None
-        if sig is not None:
+        if sig is not None and (req is not None or not hk):     # a refused request: unsecured
             # no verification without a signature to follow it: a verified request from a new
             # CGA needs the signing budget above the reserve
             if self._signing.available(now) <= (0 if known else self._reserve):
@@ -141,19 +143,18 @@ class AccessRouter:
             v = self.issuer.verify(m, ip, src, now)
         if v is None:
             # rfc3971 5.2.2: unsecured, or failed and so treated as unsecured; under attack
-            # it may be dropped: served only from its own small budget and what verified
-            # requests leave
+            # it may be dropped: served only from its own small budget, and like any request
+            # but a known MN's, not from the signatures kept for those
             if not self._unsecured.take(now):
                 return r.drop("rate.unsecured")
-            floor = self._reserve + self._reserve // 2
         else:
             self._replays.add(sig)
-            floor = 0 if known else self._reserve
+        floor = self._reserve if v is None or not known else 0
         if self._signing.available(now) <= floor or not self._signing.take(now):
             return r.drop("rate")
         r.count("rtsolpr")
         code, opts = self.neighborhood.answer(aps)
-        reply = b"" if v is None or m.find(ndopt.HK_REQUEST) is None else self.issuer.reply(v, m, src, now, mac)
+        reply = b"" if v is None or req is None else self.issuer.reply(v, req, src, now, mac)
         # rfc5269 3.2: every PrRtAdv is signed (CGA + RSA Signature), the Nonce echoed
         msg = send.message(self.addr, src, fmip.PrRtAdv.emit(code, m.identifier, self._src_lla + opts + reply),
                            self.id.key, cga_params=self.id.cga_params, now=now,

@@ -45,22 +45,30 @@ class KeyIssuer:
             self.report.event(RtSolPrUnverified(src, e.code, e.args[0]))
             return None
 
-    def reply(self, v, m, src, now, mac=None):
-        """The Handover Key Reply option for the verified (v) RtSolPr m, which carries a HK
-        Request, or b"" (rfc5269 3.2: no Reply and no key record touched when the request does
-        not validate). mac: the link-layer source, which may hold keys_per_lla provisional keys."""
+    def request(self, m, src):
+        """(AT, HKEPK) of the RtSolPr's Handover Key Request, checked before any RSA operation
+        (the encryption's cost is not the sender's to choose); None when refused (counted)."""
         s = self.settings
         try:
             at, spki = m.option(ndopt.HK_REQUEST, ndopt.parse_hk_request)
             hkepk = der.parse_spki(spki)
         except ParseError as e:
-            return self._refuse(src, "hkepk", "handover key encryption key: %s" % e.args[0])
+            self._refuse(src, "hkepk", "handover key encryption key: %s" % e.args[0])
+            return None
         try:
-            # the CGA key's rule, before the encryption: its cost is not the sender's to choose
-            rsa.check_peer_key(hkepk, s.rsa_min_bits, s.rsa_max_bits)
+            rsa.check_peer_key(hkepk, s.rsa_min_bits, s.rsa_max_bits)      # the CGA key's rule
         except VerifyError as e:
-            return self._refuse(src, "hkepk_size" if e.code == "key_size" else "hkepk_exponent",
-                                "handover key encryption key: %s" % e.args[0])
+            self._refuse(src, "hkepk_size" if e.code == "key_size" else "hkepk_exponent",
+                         "handover key encryption key: %s" % e.args[0])
+            return None
+        return at, hkepk
+
+    def reply(self, v, req, src, now, mac=None):
+        """The Handover Key Reply option for the verified (v) RtSolPr whose request() was req,
+        or b"" (rfc5269 3.2: no Reply and no key record touched when the request does not
+        validate). mac: the link-layer source, which may hold keys_per_lla provisional keys."""
+        s = self.settings
+        at, hkepk = req
         if v.sec is not None and v.sec < s.min_sec:
             return self._refuse(src, "sec", "CGA Sec %d, below min_sec %d" % (v.sec, s.min_sec))
         # rfc5269 4.1: same algorithm and parameters as the CGA key; 3.1: never the CGA key itself
