@@ -29,7 +29,7 @@ def test_ar_survives_every_flood(figs):
     assert figs["idle"]["success"] == 1.0, figs["idle"]
     for name, f in figs.items():
         if name.startswith("flood_"):
-            assert f["attack_rate"] >= 800, (name, f)      # the attacker really flooded (a busy host slows it)
+            assert f["attack_rate"] >= 700, (name, f)      # the attacker really flooded (a busy host slows it)
             assert f["ar_rss_mib"] < 64, (name, f)
 
 

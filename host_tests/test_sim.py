@@ -233,7 +233,8 @@ def test_daemon_survives_malformed_packets(tmp_path):
         bad = [ip6(b"\x9a\x02\x00\x00\x00\x01"),                  # truncated RtSolPr
                ip6(bytes([154, 2, 0, 0, 0, 1, 0, 0, 27, 200]) + os.urandom(40)),  # option running past the end
                ip6(bytes([148, 0, 0, 0]) + os.urandom(12)),       # CPS with junk options
-               ip6(bytes([133, 0, 0, 0, 0, 0, 0, 0]), hlim=64),   # crossed a router: dropped by the driver
+               ip6(bytes([148, 0, 0, 0, 0, 1, 255, 255]), hlim=64),  # a CPS that crossed a router: the driver drops it
+               ip6(bytes([133, 0, 0, 0, 0, 0, 0, 0])),            # an RS: the kernel filter never passes it on
                ip6(b"\x9a", plen=400),                            # payload length beyond the frame
                os.urandom(30)]                                    # not even an IPv6 header
         inject = ("import socket,sys\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind(('eth0',0))\n"

@@ -8,30 +8,16 @@ import random
 
 import arfix
 from arfix import ALL_ROUTERS, NCOA, NOW, Node, cps, fbu, key, make_ar, rtsolpr
+from test_ar_malformed import refit
 from fakear import FakeAR, anchors, cfg, identity, pool
 from fmipkey import config
 from fmipkey.mn import MobileNode
-from fmipkey.wire import icmp6
 
 MN = Node("rsa1024_b.pem")
 HKEPK = key("rsa1024_pkcs8.pem")
 ACCEPTED_AR = ("keys.issued", "keys.reused", "fbu.accepted", "prrtadv", "cpa")
 ACCEPTED_MN = ("keys.received", "path.valid")
 SHALLOW = ("received", "ignored", "dropped.malformed", "dropped.checksum", "dropped.hop_limit", "dropped.not_for_mn")
-
-
-def refit(p):
-    """A cut or mutated packet made consistent again (payload length, checksum)."""
-    p = bytearray(p)
-    if len(p) < 48:
-        return p
-    n = len(p) - 40
-    p[4], p[5] = n >> 8, n & 0xFF
-    if p[6] == icmp6.NH_ICMPV6:
-        icmp6.set_checksum(memoryview(p)[40:], p[8:24], p[24:40])
-    elif p[6] == icmp6.NH_DSTOPTS and n >= 24 + 8 and p[40] == icmp6.NH_MH:
-        icmp6.set_checksum(memoryview(p)[64:], p[48:64], p[24:40], icmp6.NH_MH, 4)
-    return p
 
 
 def mutate(rng, seeds):
@@ -109,19 +95,25 @@ def fuzz_ar(n, seed=5269):
     return _run(lambda: (ar, seeds), ar_state, ACCEPTED_AR, n, random)
 
 
-def _waiting_mn():
-    # an MN that validated the path and sent its RtSolPr; seeds: the CPAs, the PrRtAdv, an FBack
+def new_mn(ar, modifier=b"\x02" * 16):
+    """A MobileNode (rsa1024_b CGA) configured with FakeAR ar as its router."""
+    return MobileNode(cfg(router=config.format_addr(ar.addr)), identity("rsa1024_b.pem", modifier=modifier),
+                      anchors(), pool())
+
+
+def waiting_mn():
+    """(AR, MN, seeds): an MN that validated the path and sent its RtSolPr; seeds: the CPAs
+    it got, the PrRtAdv answering it, an FBack."""
     ar = FakeAR()
-    mn = MobileNode(cfg(router=config.format_addr(ar.addr)), identity("rsa1024_b.pem", modifier=b"\x02" * 16),
-                    anchors(), pool())
+    mn = new_mn(ar)
     cpas = ar.cpas(mn.start(NOW)[0])
     for c in cpas:
         sol = mn.handle(c, NOW)
     adv = ar.prrtadv(sol[0])       # FakeAR's key, which the FBack is made with
-    return mn, cpas + [adv, ar.fback(arfix.fbu(mn.addr, ar.addr, ar.key, ar.at, ncoa=NCOA))]
+    return ar, mn, cpas + [adv, ar.fback(arfix.fbu(mn.addr, ar.addr, ar.key, ar.at, ncoa=NCOA))]
 
 
 def fuzz_mn(n, seed=5269):
     """An MN waiting for its PrRtAdv, fed mutations of the CPAs, the PrRtAdv and an FBack."""
     random.seed(seed)
-    return _run(_waiting_mn, mn_state, ACCEPTED_MN, n, random)
+    return _run(lambda: waiting_mn()[1:], mn_state, ACCEPTED_MN, n, random)

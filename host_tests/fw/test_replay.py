@@ -2,9 +2,8 @@
 # at the AR (its replay cache, before any RSA operation), a PrRtAdv, a CPA and an FBack at the
 # MN, and an FBU at the AR (its sequence number, kept with the key).
 from arfix import NOW, Node, binding, fbu, hk_reply, key, make_ar, prrtadv, rtsolpr
-from fakear import NCOA, FakeAR, anchors, cfg, identity, pool
-from fmipkey import config
-from fmipkey.mn import MobileNode
+from enginefuzz import new_mn, waiting_mn
+from fakear import NCOA, FakeAR
 from fmipkey.wire import mh
 from test_mn_engine import mn_for
 
@@ -42,12 +41,8 @@ def test_replayed_prrtadv_refused():
 
 
 def test_replayed_cpas_refused():
-    ar = FakeAR()
-    mn = MobileNode(cfg(router=config.format_addr(ar.addr)), identity("rsa1024_b.pem", modifier=b"\x02" * 16),
-                    anchors(), pool())
-    cpas = ar.cpas(mn.start(NOW)[0])
-    for p in cpas:
-        mn.handle(p, NOW)
+    ar, mn, seeds = waiting_mn()
+    cpas = seeds[:-2]
     assert mn.state == "requesting"
     known, dropped = dict(mn.known), mn.counters.get("dropped.unexpected", 0)
     for p in cpas:                          # the path is validated: nothing is collected any more
@@ -55,8 +50,7 @@ def test_replayed_cpas_refused():
     assert mn.state == "requesting" and mn.known == known
     assert mn.counters["dropped.unexpected"] == dropped + len(cpas)
     # to the MN's next CPS: its identifier is new, the replayed CPAs' is not
-    mn2 = MobileNode(cfg(router=config.format_addr(ar.addr)), identity("rsa1024_b.pem", modifier=b"\x03" * 16),
-                     anchors(), pool())
+    mn2 = new_mn(ar, b"\x03" * 16)
     mn2.start(NOW + 2)
     for p in cpas:
         assert mn2.handle(p, NOW + 2) == []
