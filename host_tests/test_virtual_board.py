@@ -487,3 +487,20 @@ def test_daemon_log_lines_carry_iso_8601_utc_or_unix_seconds(bundle):
     for line in unix.stdout.splitlines():
         assert re.match(r"^\d+\.\d{3} ar ", line), line
         assert before - 1 <= float(line.split()[0]) <= time.time() + 1
+
+
+def test_console_says_what_to_do_when_a_program_holds_the_board(fw, bundle, tmp_path):
+    # a program that neither serves the console nor takes Ctrl-C (the unix port's pty is raw)
+    dev = tmp_path / "flash"
+    with board.virtual_board(dev) as tty:
+        with board.connect(tty) as t:
+            t.exec_raw_no_follow("import time\nwhile True:\n    time.sleep(0.1)\n")
+        r = cli("console", "--port", tty, "status")
+        assert r.exit_code == 1, r.output
+        assert ("answered neither as a fmipkey daemon serving its console (fmipkey.main --console) nor with a "
+                "MicroPython prompt within 5 s: if the daemon is busy, try again; --interrupt stops whatever runs "
+                "there to reach the REPL") in " ".join(r.output.split()), r.output
+        r = cli("console", "--port", tty, "--interrupt", "status")
+        assert r.exit_code == 1 and "gives no MicroPython raw REPL after Ctrl-C: a program there may not take " \
+            "Ctrl-C" in " ".join(r.output.split()), r.output
+        assert "Traceback" not in r.output

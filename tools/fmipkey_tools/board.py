@@ -47,8 +47,10 @@ def enter_raw(transport, port):
         raise click.ClickException("lost %s while connecting (%s): is the board resetting? try again" % (port, e))
     except TransportError:
         raise click.ClickException(
-            "%s answers but gives no MicroPython raw REPL: check that the board runs MicroPython "
-            "(fmipkey flash --firmware IMAGE.bin) and the baud rate is 115200" % port)
+            "%s answers but gives no MicroPython raw REPL after Ctrl-C: a program there may not take Ctrl-C "
+            "(on the unix port, one that does not read its stdin, e.g. fmipkey.main without --console: stop "
+            "or restart it); else check that the board runs MicroPython (fmipkey flash --firmware IMAGE.bin) "
+            "and the baud rate is 115200" % port)
 
 
 # The console while the daemon runs (fmipkey.console.Requests on the board).
