@@ -89,3 +89,24 @@ class MicroPythonItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, 0, self.name
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """Records every os.open as (basename, flags, mode) under the default umask 022 (the one
+    that left private keys 0644 for a moment before they were created 0600)."""
+    calls = []
+    real_open = os.open
+
+    def spy(path, flags, mode=0o777, *a, **kw):
+        calls.append((os.path.basename(str(path)), flags, mode))
+        return real_open(path, flags, mode, *a, **kw)
+    monkeypatch.setattr(os, "open", spy)
+    old = os.umask(0o022)
+    yield calls
+    os.umask(old)
+
+
+def created_private(flags, mode):
+    """True for a file opened as fmipkey_tools.private creates one: 0600, new, no symlink followed."""
+    return bool(flags & os.O_CREAT and flags & os.O_EXCL and flags & os.O_NOFOLLOW) and mode == 0o600

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from conftest import created_private
 from fmipkey.crypto import cga as fw_cga
 from fmipkey_tools import cgasearch
 from fmipkey_tools.cga import cli
@@ -375,22 +376,10 @@ def test_a_long_search_prints_its_estimate_and_needs_yes(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no key, no checkpoint, no parameters
 
 
-def test_new_cga_key_is_created_0600_with_o_excl(tmp_path, monkeypatch):
+def test_new_cga_key_is_created_0600_with_o_excl(tmp_path, opened):
     import stat
-    created = []
-    real_open = os.open
-
-    def spy(path, flags, mode=0o777, *a, **kw):
-        created.append((os.path.basename(str(path)), flags, mode))
-        return real_open(path, flags, mode, *a, **kw)
-    monkeypatch.setattr(os, "open", spy)
-    old = os.umask(0o022)
-    try:
-        r = run("gen", "--sec", 0, "--prefix", "fe80::", "--out", tmp_path / "n.cga", "--workers", 1)
-    finally:
-        os.umask(old)
+    r = run("gen", "--sec", 0, "--prefix", "fe80::", "--out", tmp_path / "n.cga", "--workers", 1)
     assert r.exit_code == 0, r.output
-    (name, flags, mode), = [c for c in created if c[0].endswith("key.pem")]
-    assert name == "n.cga.key.pem" and mode == 0o600
-    assert flags & os.O_CREAT and flags & os.O_EXCL and flags & os.O_NOFOLLOW
+    (name, flags, mode), = [c for c in opened if c[0].endswith("key.pem")]
+    assert name == "n.cga.key.pem" and created_private(flags, mode)
     assert stat.S_IMODE((tmp_path / "n.cga.key.pem").stat().st_mode) == 0o600

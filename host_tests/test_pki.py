@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from conftest import created_private
 from fmipkey.crypto import der, x509 as fw_x509
 from fmipkey.errors import VerifyError
 from fmipkey_tools.pki import cli
@@ -195,28 +196,14 @@ def test_issued_certificate_never_outlives_its_ca(tmp_path):
     assert r.returncode != 0 and "expired" in r.stdout + r.stderr
 
 
-def test_private_keys_are_0600_from_the_start_and_symlinks_are_not_followed(tmp_path, monkeypatch):
-    import os
+def test_private_keys_are_0600_from_the_start_and_symlinks_are_not_followed(tmp_path, monkeypatch, opened):
     import stat
-    monkeypatch.setattr(os, "umask", os.umask)
-    old = os.umask(0o022)  # the default that left a 0644 window
-    try:
-        created = []
-        real_open = os.open
-
-        def spy(path, flags, mode=0o777, *a, **kw):
-            if str(path).endswith("key.pem") or ".tmp" in str(path):
-                created.append((str(path), flags, mode))
-            return real_open(path, flags, mode, *a, **kw)
-        monkeypatch.setattr(os, "open", spy)
-        assert run("init", "--out", tmp_path / "ca", "--prefix", "2001:db8::/32", "--bits", 1024).exit_code == 0
-        assert run("router", "--ca", tmp_path / "ca", "--out", tmp_path / "r", "--prefix", "2001:db8:1::/64"
-                   ).exit_code == 0
-    finally:
-        os.umask(old)
-    assert [os.path.basename(p) for p, _, _ in created] == ["ca-key.pem", "router-key.pem"]
-    for _, flags, mode in created:
-        assert flags & os.O_CREAT and flags & os.O_EXCL and flags & os.O_NOFOLLOW and mode == 0o600
+    assert run("init", "--out", tmp_path / "ca", "--prefix", "2001:db8::/32", "--bits", 1024).exit_code == 0
+    assert run("router", "--ca", tmp_path / "ca", "--out", tmp_path / "r", "--prefix", "2001:db8:1::/64"
+               ).exit_code == 0
+    created = [c for c in opened if c[0].endswith("key.pem") or ".tmp" in c[0]]
+    assert [n for n, _, _ in created] == ["ca-key.pem", "router-key.pem"]
+    assert all(created_private(flags, mode) for _, flags, mode in created)
     for p in (tmp_path / "ca" / "ca-key.pem", tmp_path / "r" / "router-key.pem"):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
     # a symlink planted where the key goes is replaced, never written through

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from conftest import created_private
 from fmipkey import config, identity
 from fmipkey.crypto import cga, rsa, x509
 from fmipkey_tools import nvs, pki
@@ -232,25 +233,12 @@ def test_mn_over_an_ar_bundle_leaves_none_of_the_ar_files(inputs, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["anchors.pem", "cga.der", "config.json", "hkepk.pem", "key.pem"]
 
 
-def test_private_files_are_created_0600_and_symlinks_not_followed(inputs, tmp_path, monkeypatch):
-    import os
-    created = []
-    real_open = os.open
-
-    def spy(path, flags, mode=0o777, *a, **kw):
-        created.append((os.path.basename(str(path)), flags, mode))
-        return real_open(path, flags, mode, *a, **kw)
-    monkeypatch.setattr(os, "open", spy)
-    old = os.umask(0o022)
-    try:
-        assert run(*ar_args(inputs, tmp_path / "ar")).exit_code == 0
-        assert run(*mn_args(inputs, tmp_path / "mn")).exit_code == 0
-    finally:
-        os.umask(old)
-    private = [(n, f, m) for n, f, m in created if n in ("key.pem", "device.key", "hkepk.pem")]
+def test_private_files_are_created_0600_and_symlinks_not_followed(inputs, tmp_path, opened):
+    assert run(*ar_args(inputs, tmp_path / "ar")).exit_code == 0
+    assert run(*mn_args(inputs, tmp_path / "mn")).exit_code == 0
+    private = [(n, f, m) for n, f, m in opened if n in ("key.pem", "device.key", "hkepk.pem")]
     assert sorted(n for n, _, _ in private) == ["device.key", "hkepk.pem", "key.pem", "key.pem"]
-    for _, flags, mode in private:
-        assert flags & os.O_CREAT and flags & os.O_EXCL and flags & os.O_NOFOLLOW and mode == 0o600
+    assert all(created_private(flags, mode) for _, flags, mode in private)
     for d, names in ((tmp_path / "ar", ("key.pem", "device.key")), (tmp_path / "mn", ("key.pem", "hkepk.pem"))):
         for n in names:
             assert stat.S_IMODE((d / n).stat().st_mode) == 0o600

@@ -33,3 +33,27 @@ def skip(reason):
     except ImportError:
         raise Skipped(reason)
     pytest.skip(reason)
+
+
+def fresh_import(name, stand_ins=()):
+    """Module `name` imported anew while sys.modules holds `stand_ins` [(module name,
+    stand-in)]; the real modules (and the package attribute) are put back afterwards."""
+    import sys
+    __import__(name)
+    old = sys.modules[name]
+    saved = [(k, sys.modules.get(k)) for k, _ in stand_ins]
+    for k, m in stand_ins:
+        sys.modules[k] = m
+    del sys.modules[name]
+    try:
+        __import__(name)
+        return sys.modules[name]
+    finally:
+        sys.modules[name] = old
+        pkg, _, leaf = name.rpartition(".")
+        setattr(sys.modules[pkg], leaf, old)
+        for k, m in saved:
+            if m is None:
+                del sys.modules[k]   # MicroPython keeps built-in modules out of sys.modules
+            else:
+                sys.modules[k] = m

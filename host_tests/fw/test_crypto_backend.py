@@ -3,7 +3,6 @@ import binascii
 import sys
 
 import fwtest
-from fmipkey import crypto
 from fmipkey.crypto import backend
 from fmipkey.errors import CryptoError
 
@@ -15,23 +14,6 @@ class NoAes:
     """Stands in for a cryptolib module without aes: `from cryptolib import aes` fails."""
 
 
-def fresh_backend_without_cryptolib():
-    # Import backend anew with cryptolib unavailable; put the real modules back afterwards.
-    saved = sys.modules.get("cryptolib")
-    sys.modules["cryptolib"] = NoAes()
-    del sys.modules[NAME]
-    try:
-        __import__(NAME)
-        return sys.modules[NAME]
-    finally:
-        sys.modules[NAME] = backend
-        crypto.backend = backend
-        if saved is None:
-            del sys.modules["cryptolib"]
-        else:
-            sys.modules["cryptolib"] = saved
-
-
 def test_port_without_cryptolib_fails_only_when_aes_is_used():
     ecb = backend._ecb_maker(None, "micropython")
     e = fwtest.raises(CryptoError, ecb, bytes(16), True)
@@ -39,7 +21,7 @@ def test_port_without_cryptolib_fails_only_when_aes_is_used():
 
 
 def test_import_without_cryptolib():
-    b = fresh_backend_without_cryptolib()
+    b = fwtest.fresh_import(NAME, [("cryptolib", NoAes())])
     assert b is not backend
     assert b.sha1(b"abc").digest() == H("a9993e364706816aba3e25717850c26c9cd0d89d")
     a = b.aes_ecb(H("000102030405060708090a0b0c0d0e0f"))
@@ -74,18 +56,6 @@ class Sha256Only:
 
 def test_import_without_sha1_names_it_missing():
     import hashlib
-    saved = sys.modules.get("hashlib")  # MicroPython keeps built-in modules out of sys.modules
-    sys.modules["hashlib"] = Sha256Only(hashlib)
-    del sys.modules[NAME]
-    try:
-        __import__(NAME)
-        b = sys.modules[NAME]
-        assert b.sha1 is None and "hashlib.sha1" in b.missing()
-        assert b.sha256(b"abc").digest() == hashlib.sha256(b"abc").digest()
-    finally:
-        if saved is None:
-            del sys.modules["hashlib"]
-        else:
-            sys.modules["hashlib"] = saved
-        sys.modules[NAME] = backend
-        crypto.backend = backend
+    b = fwtest.fresh_import(NAME, [("hashlib", Sha256Only(hashlib))])
+    assert b.sha1 is None and "hashlib.sha1" in b.missing()
+    assert b.sha256(b"abc").digest() == hashlib.sha256(b"abc").digest()

@@ -2,12 +2,9 @@
 # only in the ESP32 image. crypto.backend picks the module's modexp when it
 # imports, net/esp32.py drives RawIP6. The C module itself is tested on
 # mbedTLS and lwIP in host_tests/test_hw_mbedtls.py and test_hw_lwip.py.
-import sys
 
 import fakehw
 import fwtest
-from fmipkey import crypto
-from fmipkey.crypto import backend
 from fmipkey.errors import ConfigError
 
 NAME = "fmipkey.crypto.backend"
@@ -16,13 +13,7 @@ MN = b"\xfe\x80" + bytes(6) + b"\x20\x21\x22\x23\x24\x25\x26\x27"
 
 
 def fresh_backend():
-    del sys.modules[NAME]
-    try:
-        __import__(NAME)
-        return sys.modules[NAME]
-    finally:
-        sys.modules[NAME] = backend
-        crypto.backend = backend
+    return fwtest.fresh_import(NAME)
 
 
 def icmp6(type_, hlim=255, src=MN, dst=CGA, body=bytes(4)):
