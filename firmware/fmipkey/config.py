@@ -85,12 +85,17 @@ def validate(cfg):
     return out
 
 
-def load(path):
+def read(path, fix):
+    """The text of a configuration file; ConfigError saying how to `fix` a missing one."""
     try:
         with open(path) as f:
-            text = f.read()
+            return f.read()
     except OSError:
-        raise ConfigError("%s: cannot read it; flash a bundle with config.json (fmipkey provision, fmipkey flash)" % path)
+        raise ConfigError("%s: cannot read it; %s" % (path, fix))
+
+
+def load(path):
+    text = read(path, "flash a bundle with config.json (fmipkey provision, fmipkey flash)")
     try:
         cfg = json.loads(text)
     except ValueError:

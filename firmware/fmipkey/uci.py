@@ -134,11 +134,7 @@ def settings(options):
 
 def load(path):
     """(bundle directory, validated settings): the bundle's config.json, then the UCI section."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        raise ConfigError("%s: cannot read it; reinstall the fmipkey package, which ships it" % path)
+    text = config.read(path, "reinstall the fmipkey package, which ships it")
     options = section(parse(text, path), path)
     bundle = options.get("bundle", BUNDLE)
     if type(bundle) is not str or not bundle:
