@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from test_send_interop import TAG, cga_address, csum, opt, with_csum
+from fmipkey.clock import at as now_at
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0] + "/fw")
 from arfix import ALL_ROUTERS, AP_NAR, AP_UNKNOWN, NCOA, NOW, Node, binding, cps, fbu, key, make_ar, rtsolpr  # noqa: E402
@@ -61,7 +62,7 @@ def exchange(at, cga_name="rsa1024_b.pem", hkepk_name="rsa1024_pkcs8.pem"):
     ar = make_ar()
     cga_key, hkepk = load(cga_name), load(hkepk_name)
     src, pkt = rfc_rtsolpr(cga_key, hkepk, ar.addr, at)
-    (out,) = ar.handle(pkt, NOW)
+    (out,) = ar.handle(pkt, now_at(NOW))
     assert out[6] == 58 and out[7] == 255 and out[8:24] == ar.addr and out[24:40] == src
     msg = out[40:]
     assert csum(ar.addr, src, msg[:2] + b"\0\0" + msg[4:]) == struct.unpack(">H", msg[2:4])[0]
@@ -107,7 +108,7 @@ def test_fback_badf_recomputes_with_hmac():
         m, off = mh.Fbu.emit(7, 120, alt_coa=NCOA, auth_len=n)
         # FBU authenticator made here from the RFC text: coa | par | MH with checksum zero, up to the Authenticator
         m[off:] = hmac.new(key, NCOA + ar.addr + bytes(m[:off]), alg).digest()[:n]
-        (out,) = ar.handle(mh.packet(src, ar.addr, m, home=src), NOW)
+        (out,) = ar.handle(mh.packet(src, ar.addr, m, home=src), now_at(NOW))
         assert out[6] == 135 and out[24:40] == src
         fb = out[40:]
         assert fb[2] == 9 and fb[6] == 0 and struct.unpack(">H", fb[8:10])[0] == 7    # accepted, same seq
@@ -125,9 +126,9 @@ def test_tshark_dissects_what_the_ar_sends(tmp_path):
     ar = make_ar(mac=b"\x02\x00\x00\x00\x00\x09")
     mn = Node("rsa1024_b.pem")
     sol = rtsolpr(mn, ar.addr, key("rsa1024_pkcs8.pem").public, aps=((1, AP_NAR), (1, AP_UNKNOWN)))
-    (adv,) = ar.handle(sol, NOW)
-    cpas = ar.handle(cps(mn.addr, ALL_ROUTERS), NOW)
-    (fb,) = ar.handle(fbu(mn.addr, ar.addr, bytes(ar.keystore.get(mn.addr, NOW)[0]), 0), NOW)
+    (adv,) = ar.handle(sol, now_at(NOW))
+    cpas = ar.handle(cps(mn.addr, ALL_ROUTERS), now_at(NOW))
+    (fb,) = ar.handle(fbu(mn.addr, ar.addr, bytes(ar.keystore.get(mn.addr, NOW)[0]), 0), now_at(NOW))
     f = dissect(tmp_path, [adv] + cpas + [fb])
     assert f[0]["icmpv6.code"] == ["3"] and f[0]["icmpv6.checksum.status"] == ["1"]
     assert f[0]["icmpv6.opt.type"] == ["19", "19", "19", "17", "17", "19", "28", "11", "13", "14", "12"]

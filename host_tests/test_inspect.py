@@ -21,6 +21,7 @@ from fmipkey.crypto import cga, der, rsa
 from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
 from fmipkey_tools.inspect import JSON_HELP, cli
 from test_send_interop import TAG, cga_address, opt, with_csum
+from fmipkey.clock import at as now_at
 
 DATA = Path(__file__).parent / "fw" / "data"
 T0 = 1700000000
@@ -169,13 +170,13 @@ def exchange(tmp_path_factory):
     icmp6.set_checksum(cps, mn, AR)
     pk = [(T0, ipv6(mn, AR, cps))]
     for i, c in enumerate(certs):
-        cpa = send.message(AR, mn, certpath.Cpa.emit(9, 2, i, ndopt.certificate(c)), ar_priv, spki=ar_spki, now=T0)
+        cpa = send.message(AR, mn, certpath.Cpa.emit(9, 2, i, ndopt.certificate(c)), ar_priv, spki=ar_spki, now=now_at(T0))
         pk.append((T0 + 0.01 * (i + 1), ipv6(AR, mn, cpa)))
     sol = send.message(mn, AR, fmip.RtSolPr.emit(0x1234, ndopt.hk_request(0, der.encode_spki(hk_priv.public))),
-                       mn_priv, cga_params=params, now=T0 + 1, nonce=b"NONCE1")
+                       mn_priv, cga_params=params, now=now_at(T0 + 1), nonce=b"NONCE1")
     pk.append((T0 + 1, ipv6(mn, AR, sol)))
     reply = ndopt.hk_reply(0, 3600, rsa.encrypt(hk_priv.public, HKEY))
-    adv = send.message(AR, mn, fmip.PrRtAdv.emit(2, 0x1234, reply), ar_priv, spki=ar_spki, now=T0 + 1, nonce=b"NONCE1")
+    adv = send.message(AR, mn, fmip.PrRtAdv.emit(2, 0x1234, reply), ar_priv, spki=ar_spki, now=now_at(T0 + 1), nonce=b"NONCE1")
     pk.append((T0 + 1.1, ipv6(AR, mn, adv)))
     fbu, off = mh.Fbu.emit(5, 60, alt_coa=NCOA, auth_len=badf.auth_len(0))
     badf.sign(HKEY, 0, fbu, off, NCOA, AR)
@@ -264,7 +265,7 @@ def test_prrtadv_with_another_nonce_fails(exchange, tmp_path):
     ar_priv = der.parse_private_key(der.pem_decode((DATA / "rsa1024_a.pem").read_text())[0][1])
     mn = pk[3][1][8:24]
     adv = send.message(AR, mn, fmip.PrRtAdv.emit(2, 0x1234), ar_priv, spki=der.encode_spki(ar_priv.public),
-                       now=T0 + 1, nonce=b"OTHER1")
+                       now=now_at(T0 + 1), nonce=b"OTHER1")
     f = write_pcap(tmp_path / "n.pcap", [(t, pcap.ethernet(p)) for t, p in pk[:4] + [(T0 + 1, ipv6(AR, mn, adv))]])
     code, recs = records(f)
     assert code == 1 and recs[4]["checks"]["nonce"] == {"result": "failed", "detail": "nonce mismatch"}
@@ -324,17 +325,17 @@ def test_real_access_router_and_mobile_node(tmp_path):
             back = []
             for p in out:
                 cap.append((now, p))
-                back.extend(ar.handle(p, now))
+                back.extend(ar.handle(p, now_at(now)))
             now += 0.01
             out = []
             for p in back:
                 cap.append((now, p))
-                out.extend(mn.handle(p, now))
+                out.extend(mn.handle(p, now_at(now)))
             now += 0.01
         return now
 
-    now = run(mn.start(now), now)
-    now = run(mn.fbu(ar.addr, NCOA2, now + 1), now + 1)
+    now = run(mn.start(now_at(now)), now)
+    now = run(mn.fbu(ar.addr, NCOA2, now_at(now + 1)), now + 1)
     assert mn.state == "done", mn.events
     keys = tmp_path / "mn"
     keys.mkdir()

@@ -12,14 +12,15 @@ from fmipkey import config
 from fmipkey.mn import MobileNode
 from fmipkey.wire import fmip, ndopt
 from test_tshark import QUIRK, dissect, mh_checksum
+from fmipkey.clock import at as now_at
 
 
 def requesting(at=0):
     ar = FakeAR()
     mn = MobileNode(cfg(router=config.format_addr(ar.addr), at=at), identity("rsa1024_b.pem"), anchors(), pool())
-    cps = mn.start(NOW)
+    cps = mn.start(now_at(NOW))
     for p in ar.cpas(cps[0]):
-        out = mn.handle(p, NOW)
+        out = mn.handle(p, now_at(NOW))
     return ar, mn, cps[0], out[0]
 
 
@@ -43,7 +44,7 @@ def test_key_encrypted_by_openssl_is_stored():
     hk = bytes(range(100, 132))
     enc = load_der_public_key(bytes(spki)).encrypt(hk, padding.PKCS1v15())
     adv = ar.prrtadv(sol, enc=enc, lifetime=900)
-    mn.handle(adv, NOW)
+    mn.handle(adv, now_at(NOW))
     got = mn.keys[(ar.addr, mn.addr)]
     assert (got.key, got.at, got.expiry) == (hk, 1, NOW + 900)
     # and an OAEP ciphertext (another padding) is refused, not mistaken for a key
@@ -51,15 +52,15 @@ def test_key_encrypted_by_openssl_is_stored():
     spki = hk_request(sol)[1]
     oaep = load_der_public_key(bytes(spki)).encrypt(bytes(20), padding.OAEP(padding.MGF1(hashes.SHA1()),
                                                                               hashes.SHA1(), None))
-    mn.handle(ar.prrtadv(sol, enc=oaep), NOW)
+    mn.handle(ar.prrtadv(sol, enc=oaep), now_at(NOW))
     assert mn.keys == {} and mn.counters["dropped.decrypt"] == 1
 
 
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
 def test_tshark_reads_cps_rtsolpr_fbu(tmp_path):
     ar, mn, cps, sol = requesting()
-    mn.handle(ar.prrtadv(sol), NOW)
-    fbu = mn.fbu(ar.addr, NCOA, NOW)[0]
+    mn.handle(ar.prrtadv(sol), now_at(NOW))
+    fbu = mn.fbu(ar.addr, NCOA, now_at(NOW))[0]
     f1, f2, f3 = dissect(tmp_path, [cps, sol, fbu])
     assert f1["icmpv6.type"] == ["148"] and f1["icmpv6.checksum.status"] == ["1"]
     assert f1["icmpv6.opt.type"] == ["15"] and "_ws.expert.message" not in f1

@@ -12,6 +12,7 @@ from fmipkey import send
 from fmipkey.crypto import der
 from fmipkey.errors import VerifyError
 from fmipkey.wire import fmip, ndopt
+from fmipkey.clock import at as now_at
 
 TAG = bytes.fromhex("086FCA5E10B200C99C8CE00164277C08")   # RFC 3971 5.2
 PREFIX = bytes.fromhex("fe80000000000000")
@@ -64,14 +65,14 @@ def test_cryptography_signature_verifies_with_ours(bits):
     key = rsa.generate_private_key(65537, bits)
     src, msg = rfc_rtsolpr(key, NOW, b"abcdef")
     m = fmip.parse(msg)
-    v = send.verify(m, src, AR, NOW, solicitation=True)
+    v = send.verify(m, src, AR, now_at(NOW), solicitation=True)
     assert v.sec == 0 and v.key.n == key.public_key().public_numbers().n and bytes(v.nonce) == b"abcdef"
     at, k = ndopt.parse_hk_request(m.raw, *m.find(ndopt.HK_REQUEST))
     assert at == 1 and der.parse_spki(k).n == v.key.n
     bad = bytearray(msg)
     bad[7] ^= 1
     with pytest.raises(VerifyError):
-        send.verify(fmip.parse(bytes(bad)), src, AR, NOW)
+        send.verify(fmip.parse(bytes(bad)), src, AR, now_at(NOW))
 
 
 def test_our_signature_verifies_with_cryptography():
@@ -82,7 +83,7 @@ def test_our_signature_verifies_with_cryptography():
     spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     params = bytes(16) + PREFIX + b"\x00" + spki
     src = cga_address(params)
-    msg = bytes(send.message(src, AR, fmip.RtSolPr.emit(7), priv, cga_params=params, now=NOW, nonce=b"abcdef"))
+    msg = bytes(send.message(src, AR, fmip.RtSolPr.emit(7), priv, cga_params=params, now=now_at(NOW), nonce=b"abcdef"))
     assert csum(src, AR, msg[:2] + b"\0\0" + msg[4:]) == struct.unpack(">H", msg[2:4])[0]
     # RFC 3971 5.2: the RSA Signature option is last; cut there and rebuild the signed data
     sig_off = 8

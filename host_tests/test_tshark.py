@@ -11,6 +11,7 @@ import pytest
 import pcap
 from fmipkey import send
 from fmipkey.wire import fmip, icmp6, mh, ndopt
+from fmipkey.clock import at as now_at
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0] + "/fw")
 from test_send_verify import AR, NOW, key, node  # noqa: E402  (static keys, CGA of the fw tests)
@@ -71,11 +72,11 @@ def mh_checksum(src, dst, m):
 def handover_key_exchange():
     priv, spki, params, mn = node()
     body = fmip.RtSolPr.emit(0x1234, ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55") + ndopt.hk_request(1, spki))
-    sol = send.message(mn, AR, body, priv, cga_params=params, now=NOW, nonce=b"NONCE1")
+    sol = send.message(mn, AR, body, priv, cga_params=params, now=now_at(NOW), nonce=b"NONCE1")
     rpriv, rspki = key("rsa1024_b.pem")
     body = fmip.PrRtAdv.emit(2, 0x1234, ndopt.fmip_lla(5, b"\x00\x11\x22\x33\x44\x55")
                         + ndopt.hk_reply(1, 3600, bytes(range(128))))
-    adv = send.message(AR, mn, body, rpriv, spki=rspki, now=NOW + 1, nonce=b"NONCE1")
+    adv = send.message(AR, mn, body, rpriv, spki=rspki, now=now_at(NOW + 1), nonce=b"NONCE1")
     return (icmp6.ipv6_header(mn, AR, 58, len(sol)) + bytes(sol),
             icmp6.ipv6_header(AR, mn, 58, len(adv)) + bytes(adv), len(spki))
 

@@ -216,9 +216,10 @@ def format_addr(addr):
     return ":".join(groups[:best]) + "::" + ":".join(groups[best + best_len:])
 
 
-def format_time(t, ms=False):
-    """Unix seconds -> ISO 8601 UTC, 2026-12-04T17:05:09Z (with ms: .123 before the Z).
-    By calendar arithmetic, not time.gmtime: the ESP32's epoch is 2000, not 1970."""
+def format_time(t, ms=None):
+    """Unix seconds -> ISO 8601 UTC, 2026-12-04T17:05:09Z; ms, the milliseconds into that
+    second (clock.Now.sub), as .123 before the Z. By calendar arithmetic, not time.gmtime:
+    the ESP32's epoch is 2000, not 1970."""
     s = int(t)
     days, rem = s // 86400, s % 86400
     # days since 1970-01-01 -> civil date (proleptic Gregorian, eras of 400 years)
@@ -231,7 +232,7 @@ def format_time(t, ms=False):
     d = doy - (153 * mp + 2) // 5 + 1
     m = mp + 3 if mp < 10 else mp - 9
     y = yoe + era * 400 + (1 if m <= 2 else 0)
-    frac = ".%03d" % int((t - s) * 1000) if ms else ""
+    frac = "" if ms is None else ".%03d" % ms
     return "%04d-%02d-%02dT%02d:%02d:%02d%sZ" % (y, m, d, rem // 3600, rem // 60 % 60, rem % 60, frac)
 
 

@@ -9,6 +9,7 @@ import time
 
 from fmipkey.compat import exists
 from fmipkey import config, nvs
+from fmipkey.clock import Clock
 from fmipkey.errors import ConfigError, ParseError, VerifyError
 
 CONFIG = "config.json"
@@ -177,7 +178,7 @@ def _expiry(cfg):
     from fmipkey import identity
     certs = identity.certificates(".", cfg["certs_file"] if cfg["role"] == "ar" else cfg["anchors_file"])
     end = certs[0].not_after if cfg["role"] == "ar" else min(c.not_after for c in certs)
-    return config.format_time(end) + (" (expired)" if end < time.time() else "")
+    return config.format_time(end) + (" (expired)" if end < Clock().unix() else "")
 
 
 def _daemon(cfg):
@@ -190,9 +191,9 @@ def _daemon(cfg):
     except (OSError, ValueError, KeyError, TypeError):
         return "not running"
     try:
-        age = time.time() - os.stat(cfg["counters_file"])[8]
+        age = time.time() - os.stat(cfg["counters_file"])[8]    # mtime: the port's epoch, as time.time()
     except OSError:
-        age = time.time() - started
+        age = Clock().unix() - started
     if age <= 2 * cfg["counters_interval"] + 2:
         return "running as another process (since %s)" % config.format_time(started)
     return "not running (ended without stopping cleanly; counters last written %d s ago)" % int(age)
@@ -225,7 +226,7 @@ def _keys():
     # Ids, algorithm types and lifetimes only: key bytes never leave the board.
     from fmipkey.keystore import KeyStore
     cfg = config.load(CONFIG)
-    now = time.time()
+    now = Clock().unix()
     in_nvs = nvs.name(cfg["device_key_file"])
     try:
         if in_nvs:
@@ -241,7 +242,7 @@ def _keys():
         store.load(cfg["keystore_file"], now)
     except (ParseError, VerifyError) as e:
         raise ConfigError("keystore_file: %s (%s)" % (cfg["keystore_file"], e.args[0]))
-    return {"keys": [{"cga": config.format_addr(cga), "at": at, "remaining": int(expiry - now)}
+    return {"keys": [{"cga": config.format_addr(cga), "at": at, "remaining": expiry - now}
                      for cga, at, expiry in store.entries(now)]}
 
 

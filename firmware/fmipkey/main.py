@@ -1,5 +1,5 @@
 # The daemon: the one loop around a sans-IO engine (docs/engines.md). It owns
-# the clock, the link and the files; the engines only see (packet, now).
+# the clock (clock.py), the link and the files; the engines only see (packet, now).
 #
 #   micropython -m fmipkey.main BUNDLE_DIR [--console] [--log-time iso|unix] [--export-keys]
 #       [--ncoa ADDR] [--timeout S] [--pause-before-fbu FILE]      (MN only)
@@ -16,12 +16,13 @@ import select
 import sys
 import time
 
-from fmipkey.compat import create_private, exists
+from fmipkey.compat import const, create_private, exists
 from fmipkey import config, events, identity, nvs
+from fmipkey.clock import Clock
 from fmipkey.crypto import backend
 from fmipkey.errors import ConfigError, ParseError, VerifyError
 
-TICK = 0.05  # s: engine timers (RtSolPr retransmission starts at 100 ms)
+TICK = const(50)  # ms: engine timers (RtSolPr retransmission starts at 100 ms)
 RUNNING = "daemon.json"  # in the bundle while the daemon runs: {"started": Unix s}
 BATCH = 32   # frames handled per loop turn
 AR_TYPES = (148, 154)   # ICMPv6 the AR reads: CPS, RtSolPr (FMIPv6); its FBUs are Mobility Headers
@@ -119,7 +120,7 @@ class Store:
         self.export_keys = export
 
     def load(self, now):
-        # A restarted AR keeps the keys it issued (rfc5269 3.6): they are sealed on disk.
+        # A restarted AR keeps the keys it issued (rfc5269 3.6): they are sealed on disk. now: Unix s
         name = self.bundle.cfg["keystore_file"]
         if not exists(self.bundle.path(name)):
             return
@@ -143,7 +144,7 @@ class Store:
             return False
         self.d.cleared("errors.save")
         if self.export_keys:
-            now = time.time()
+            now = self.d.clock.unix()
             self.export([(addr, c) + self.ks.get(c, now) for c, _, _ in list(self.ks.entries(now))])
         return True
 
@@ -184,9 +185,11 @@ def _load_mn(d, bundle, ident):
 
 
 class Daemon:
-    def __init__(self, opts, link=None):
-        """link: the link driver; None opens net.linux.Link on the configured interface."""
+    def __init__(self, opts, link=None, clock=None):
+        """link: the link driver; None opens net.linux.Link on the configured interface.
+        clock: a clock.Clock (None: over the port's time module)."""
         self.opts = opts
+        self.clock = clock or Clock()
         self.bundle = b = Bundle(opts["bundle"], opts.get("cfg"))
         self.cfg = cfg = b.cfg
         self.role = b.role
@@ -203,7 +206,7 @@ class Daemon:
         self.ks, make_engine = (_load_ar if self.role == "ar" else _load_mn)(self, b, ident)
         self.store = Store(self, b, self.ks, opts["export"])
         if self.ks is not None:
-            self.store.load(time.time())
+            self.store.load(self.clock.unix())
         if link is None:
             from fmipkey.net.linux import Link  # after the file checks: they need no socket
             link = Link(cfg["interface"])
@@ -219,8 +222,8 @@ class Daemon:
                                                            config.format_addr(ident.addr), backend.modexp))
 
     def log(self, event, text):
-        t = time.time()
-        stamp = "%.3f" % t if self.opts.get("unix_time") else config.format_time(t, True)
+        n = self.clock.now()
+        stamp = "%d.%03d" % (n.s, n.sub) if self.opts.get("unix_time") else config.format_time(n.s, n.sub)
         sys.stdout.write("%s %s %s %s\n" % (stamp, self.role, event, text))
         sys.stdout.flush()
 
@@ -262,7 +265,7 @@ class Daemon:
             pkt, mac = r
             src = pkt[8:24]
             # an answer goes to the MAC of the frame it answers (the link learns no table)
-            for a in self.step("handle", pkt, time.time(), *((mac,) if self.role == "ar" else ())):
+            for a in self.step("handle", pkt, self.clock.now(), *((mac,) if self.role == "ar" else ())):
                 out.append((a, mac if a[24:40] == src else None))
         self.send(out)
 
@@ -322,7 +325,7 @@ class Daemon:
         par, self._fbu_to = self._fbu_to, False
         ncoa = self.opts["ncoa"] or self.addr
         self.log("fbu", "to %s, NCoA %s" % (config.format_addr(par), config.format_addr(ncoa)))
-        self.call("fbu", par, ncoa, time.time())
+        self.call("fbu", par, ncoa, self.clock.now())
 
     def serve_console(self, requests):
         """Answer the console requests waiting on stdin, in the bundle directory as at
@@ -346,9 +349,11 @@ class Daemon:
         """Returns the exit status: AR 0 when interrupted; MN 0 on FBack accepted."""
         poll = select.poll()
         poll.register(self.link.fileno(), select.POLLIN)
-        start = last_counters = last_tick = time.time()
+        clock = self.clock
+        start = clock.now()
+        last_counters = last_tick = start.ms
         running = self.bundle.path(RUNNING)
-        _write_json(running, {"started": int(start)})  # console status: a daemon runs here
+        _write_json(running, {"started": start.s})  # console status: a daemon runs here
         mn = self.role == "mn"
         requests = None
         if self.opts.get("console"):
@@ -358,20 +363,20 @@ class Daemon:
             self.call("start", start)
         try:
             while True:
-                ready = poll.poll(int(TICK * 1000))
+                ready = poll.poll(TICK)
                 if ready:
                     try:
                         self.handle_batch()
                         self.cleared("errors.link")
                     except OSError as e:  # ENETDOWN and the like: the interface may come back
                         self.fail("errors.link", e)
-                        time.sleep(TICK)  # an erroring socket polls ready at once: do not spin
-                now = time.time()
-                if now - last_tick >= TICK:
-                    last_tick = now
+                        time.sleep(TICK / 1000)  # an erroring socket polls ready at once: do not spin
+                now = clock.now()
+                if now.ms - last_tick >= TICK:
+                    last_tick = now.ms
                     self.call("tick", now)
-                if now - last_counters >= self.cfg["counters_interval"]:
-                    last_counters = now
+                if now.ms - last_counters >= self.cfg["counters_interval"] * 1000:
+                    last_counters = now.ms
                     self.write_counters()
                 if requests is not None:
                     self.serve_console(requests)
@@ -380,8 +385,8 @@ class Daemon:
                 self._send_fbu()
                 if self.result is not None:
                     return self.result
-                if now - start > self.opts["timeout"]:
-                    self.log("timeout", "state %s after %.1f s" % (self.engine.state, now - start))
+                if now.ms - start.ms > self.opts["timeout"] * 1000:
+                    self.log("timeout", "state %s after %.1f s" % (self.engine.state, (now.ms - start.ms) / 1000))
                     return 1
         except KeyboardInterrupt:
             self.log("stop", "interrupted")

@@ -1,5 +1,5 @@
 # SEND (RFC 3971 5.1-5.3): signing and verifying ND messages with the RSA Signature, CGA,
-# Timestamp and Nonce options. Sans-IO: callers pass addresses, message bytes and `now`.
+# Timestamp and Nonce options. Sans-IO: callers pass addresses, message bytes and `now` (clock.Now).
 from fmipkey.compat import const
 from fmipkey.crypto import backend, cga, der, rsa
 from fmipkey.errors import ParseError, VerifyError
@@ -14,11 +14,17 @@ TIMESTAMP_FUZZ = const(1)
 TIMESTAMP_DRIFT = const(1)
 
 
-def ts_units(now):
-    """Unix seconds (int or float) -> the 64-bit Timestamp value (48.16 fixed point)."""
-    if isinstance(now, int):
-        return now << 16
-    return int(now * 65536)
+def ts_units(seconds):
+    """Seconds (int or float: a duration, or a host's Unix time) -> 1/65536 s, the Timestamp's unit."""
+    if isinstance(seconds, int):
+        return seconds << 16
+    return int(seconds * 65536)
+
+
+def timestamp(now):
+    """The 64-bit Timestamp value (48.16 fixed point) of a clock.Now: whole seconds from the
+    wall clock, the fraction from ticks (integers only: see clock.py)."""
+    return (now.s << 16) + (now.sub << 16) // 1000
 
 
 def key_hash(spki):
@@ -63,7 +69,7 @@ def message(src, dst, msg, priv, cga_params=None, spki=None, now=None, nonce=Non
         if spki is None:
             spki = cga.parse(cga_params).public_key_der
     if now is not None:
-        out.extend(ndopt.timestamp(ts_units(now)))
+        out.extend(ndopt.timestamp(timestamp(now)))
     if nonce is not None:
         out.extend(ndopt.nonce(nonce))
     return sign(out, src, dst, priv, spki)
@@ -88,7 +94,7 @@ class Timestamps:
         self.drift = int(drift * 100)
 
     def check(self, peer, ts, now):
-        rd = ts_units(now)
+        rd = timestamp(now)
         last = self.peers.get(bytes(peer))
         if last is None:
             _window(ts, rd, self.delta)
@@ -104,7 +110,7 @@ class Timestamps:
         last = self.peers.get(k)
         if last is not None and ts <= last[1]:
             return
-        self.peers[k] = (ts_units(now), ts)
+        self.peers[k] = (timestamp(now), ts)
         if len(self.peers) > self.size:
             old = None
             for p in self.peers:
@@ -156,7 +162,7 @@ def check_fresh(s, src, now, timestamps=None, nonce=None, solicitation=False):
     elif timestamps is not None:
         timestamps.check(src, s.timestamp, now)
     else:
-        _window(s.timestamp, ts_units(now), ts_units(TIMESTAMP_DELTA))
+        _window(s.timestamp, timestamp(now), ts_units(TIMESTAMP_DELTA))
 
 
 def check_signature(m, s, src, dst, known=None, min_bits=1024, max_bits=2048):

@@ -1,6 +1,6 @@
 # Fixtures for the access router tests and bench: an AR with the fixture certification
 # path (router key rsa1024_a), and the MN side built by hand from wire/, send and rsa.
-from fwtest import data
+from fwtest import data, now_at
 from fmipkey import config, send
 from fmipkey.ar import AccessRouter
 from fmipkey.crypto import cga, der, hmac
@@ -66,7 +66,7 @@ def rtsolpr(mn, dst, hkepk=None, at=0, now=NOW, nonce=b"NONCE1", ident=42, aps=(
         return ip(mn.addr, dst, fmip.RtSolPr.emit(ident, opts), hlim)
     body = fmip.RtSolPr.emit(ident, opts + ndopt.hk_request(at, der.encode_spki(hkepk)))
     msg = send.message(mn.addr, dst, body, signer or mn.key, cga_params=params or mn.params, spki=spki or mn.spki,
-                       now=now, nonce=nonce)
+                       now=now_at(now), nonce=nonce)
     return icmp6.packet(mn.addr, dst, msg, hlim)
 
 

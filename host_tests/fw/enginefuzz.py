@@ -12,6 +12,7 @@ from test_ar_malformed import refit
 from fakear import FakeAR, anchors, cfg, identity, pool
 from fmipkey import config
 from fmipkey.mn import MobileNode
+from fwtest import now_at
 
 MN = Node("rsa1024_b.pem")
 HKEPK = key("rsa1024_pkcs8.pem")
@@ -72,7 +73,7 @@ def _run(setup, state, names, n, rng):
     for i in range(n):
         p = mutate(rng, seeds) if i % 8 else bytes(rng.getrandbits(8) for _ in range(rng.getrandbits(8)))
         before, counts = state(engine), dict(engine.counters)
-        engine.handle(bytes(p), NOW + 1 + i / 1000)     # an exception here fails the test or bench
+        engine.handle(bytes(p), now_at(NOW + 1 + i / 1000))     # an exception here fails the test or bench
         if _deep(engine.counters, counts):
             parsed += 1
         if _accepted(engine.counters, counts, names):
@@ -89,7 +90,7 @@ def fuzz_ar(n, seed=5269):
     random.seed(seed)           # MicroPython's random has no Random class: the module is the generator
     ar = make_ar()
     k, at, _ = ar.keystore.issue(MN.addr, 0, NOW, bytes(8))
-    assert ar.handle(fbu(MN.addr, ar.addr, k, at), NOW)       # a binding, and the key used
+    assert ar.handle(fbu(MN.addr, ar.addr, k, at), now_at(NOW))       # a binding, and the key used
     seeds = [rtsolpr(MN, ar.addr, HKEPK.public, now=NOW + 1), rtsolpr(MN, ALL_ROUTERS, aps=((0, b""),)),
              cps(MN.addr, ALL_ROUTERS, anchors=[b"\x30\x00"]), fbu(MN.addr, ar.addr, k, at, seq=2)]
     return _run(lambda: (ar, seeds), ar_state, ACCEPTED_AR, n, random)
@@ -106,9 +107,9 @@ def waiting_mn():
     it got, the PrRtAdv answering it, an FBack."""
     ar = FakeAR()
     mn = new_mn(ar)
-    cpas = ar.cpas(mn.start(NOW)[0])
+    cpas = ar.cpas(mn.start(now_at(NOW))[0])
     for c in cpas:
-        sol = mn.handle(c, NOW)
+        sol = mn.handle(c, now_at(NOW))
     adv = ar.prrtadv(sol[0])       # FakeAR's key, which the FBack is made with
     return ar, mn, cpas + [adv, ar.fback(arfix.fbu(mn.addr, ar.addr, ar.key, ar.at, ncoa=NCOA))]
 

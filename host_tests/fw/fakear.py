@@ -7,6 +7,7 @@ from fmipkey.crypto import backend, cga, der, rsa, x509
 from fmipkey.identity import Identity
 from fmipkey.badf import key_len
 from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
+from fwtest import now_at
 
 NOW = 1700000000                   # inside the fixtures' validity (2020..2040)
 PREFIX_TEXT = "2001:db8:1234:1::/64"  # inside cert_router.der's 2001:db8:1234::/48
@@ -97,7 +98,7 @@ class FakeAR:
         ip, raw = icmp(sol_pkt)
         src = bytes(ip.src)
         m = fmip.parse(raw)
-        v = send.verify(m, src, ip.dst, now, solicitation=True)
+        v = send.verify(m, src, ip.dst, now_at(now), solicitation=True)
         o = m.find(ndopt.HK_REQUEST)
         req_at, spki = ndopt.parse_hk_request(m.raw, o[0], o[1])
         self.at = req_at if at is None else at
@@ -107,7 +108,7 @@ class FakeAR:
         body = fmip.PrRtAdv.emit(2, m.identifier if ident is None else ident,
                             ndopt.hk_reply(self.at, lifetime, enc))
         s = signer or self.id
-        msg = send.message(self.addr, src, body, s.key, cga_params=s.cga_params, now=now,
+        msg = send.message(self.addr, src, body, s.key, cga_params=s.cga_params, now=now_at(now),
                            nonce=bytes(v.nonce) if nonce is None else nonce)
         if flip is not None:
             msg[flip] ^= 1

@@ -3,6 +3,7 @@
 # a key slot (min_sec, keys per link-layer address, eviction of provisional keys).
 from arfix import ALL_ROUTERS, NOW, Node, cps, fbu, hk_reply, key, make_ar, prrtadv, rtsolpr
 from fmipkey.wire import icmp6
+from fwtest import now_at
 
 MN = Node("rsa1024_b.pem")
 HKEPK = key("rsa1024_pkcs8.pem")
@@ -16,7 +17,7 @@ def other(i):
 
 
 def answered(ar, pkt, now=NOW, mac=MAC_MN):
-    out = ar.handle(pkt, now, mac)
+    out = ar.handle(pkt, now_at(now), mac)
     assert len(out) <= 1
     return prrtadv(out[0])[1] if out else None
 
@@ -69,7 +70,7 @@ def test_mns_whose_keys_fbus_used_are_signed_for_first():
     ar = make_ar(max_prrtadv_rate=8, source_rate=100)     # 4 signatures kept for known MNs
     m = answered(ar, rtsolpr(MN, ar.addr, HKEPK.public))
     k = ar.keystore.get(MN.addr, NOW)
-    assert ar.handle(fbu(MN.addr, ar.addr, k[0], k[1]), NOW)      # the key is used now
+    assert ar.handle(fbu(MN.addr, ar.addr, k[0], k[1]), now_at(NOW))      # the key is used now
     # new CGAs with valid requests take the budget down to the reserve, then are dropped
     served = [answered(ar, rtsolpr(other(i), ar.addr, HKEPK.public), NOW, bytes((2, 0, 0, 0, 2, i)))
               for i in range(10)]
@@ -102,7 +103,7 @@ def test_provisional_keys_per_link_layer_address():
     # a key an FBU has used no longer counts against its MAC
     c = other(0).addr
     k = ar.keystore.get(c, NOW)
-    assert ar.handle(fbu(c, ar.addr, k[0], k[1]), NOW)
+    assert ar.handle(fbu(c, ar.addr, k[0], k[1]), now_at(NOW))
     assert hk_reply(answered(ar, rtsolpr(other(2), ar.addr, HKEPK.public, nonce=b"NONCE2", now=NOW + 0.01),
                              NOW + 0.01, MAC_ATK)) is not None
 
@@ -122,8 +123,8 @@ def test_cps_flood_is_answered_by_paced_all_nodes_advertisements():
     for i in range(400):                    # 400 CPSs over 4 s from 400 sources
         now = NOW + i / 100
         src = bytes.fromhex("fe80000000000000") + bytes((0, 0, 0, 0, 0, 0, i >> 8, i & 0xFF))
-        sent += [(now, p) for p in ar.handle(cps(src, ALL_ROUTERS, ident=i + 1), now)]
-        sent += [(now, p) for p in ar.tick(now)]
+        sent += [(now, p) for p in ar.handle(cps(src, ALL_ROUTERS, ident=i + 1), now_at(now))]
+        sent += [(now, p) for p in ar.tick(now_at(now))]
     late = [p for t, p in sent if t >= NOW + 1]
     # under load only all-nodes advertisements, the whole path each time, at the CPA rate
     assert late and all(bytes(p[24:40]) == icmp6.ALL_NODES for p in late)
@@ -134,7 +135,7 @@ def test_a_flood_of_new_cgas_cannot_take_the_verifications_of_known_mns():
     ar = make_ar(max_verify_rate=3, source_rate=100)
     answered(ar, rtsolpr(MN, ar.addr, HKEPK.public))
     k = ar.keystore.get(MN.addr, NOW)
-    assert ar.handle(fbu(MN.addr, ar.addr, k[0], k[1]), NOW)      # MN's key is used now
+    assert ar.handle(fbu(MN.addr, ar.addr, k[0], k[1]), now_at(NOW))      # MN's key is used now
     for i in range(10):
         answered(ar, forged(other(i), NOW + 0.01), NOW + 0.01, bytes((2, 0, 0, 0, 5, i)))
     assert ar.counters["dropped.rate.verify"] == 8              # 3 tokens: MN took one, forgers two

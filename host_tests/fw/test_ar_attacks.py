@@ -7,6 +7,7 @@ from test_ar_hk import entries, exchange, refused
 from test_exchange import link, pair
 from fmipkey.crypto import rsa
 from fmipkey.wire import mh
+from fwtest import now_at
 
 MN = Node("rsa1024_b.pem")
 HKEPK = key("rsa1024_pkcs8.pem")
@@ -19,7 +20,7 @@ def test_forged_fbu_refused_without_badf():
     # to carry a valid BADF under the victim's key, for the attacker to play to the MN.
     ar = make_ar()
     ar.keystore.put(MN.addr, KEY0, 0, NOW)
-    out = ar.handle(fbu(MN.addr, ar.addr, bytes(20), 0, seq=8, src=ATTACKER), NOW)
+    out = ar.handle(fbu(MN.addr, ar.addr, bytes(20), 0, seq=8, src=ATTACKER), now_at(NOW))
     assert len(out) == 1
     h, home, m = mh.parse_packet(out[0])
     assert bytes(h.dst) == ATTACKER and m.type == mh.FBACK and m.status == 129 and m.seq == 8
@@ -32,15 +33,15 @@ def test_mn_ignores_the_refusal_of_a_forged_fbu():
     # The whole attack: the MN's FBU is outstanding; the attacker forges one like it (same
     # PCoA, NCoA and sequence number) and plays the AR's answer to the MN from the PAR's address.
     ar, mn = pair(0)
-    link(ar, mn, mn.start(NOW), NOW)
+    link(ar, mn, mn.start(now_at(NOW)), NOW)
     assert mn.state == "keyed"
-    genuine = mn.fbu(ar.addr, NCOA, NOW + 1)
+    genuine = mn.fbu(ar.addr, NCOA, now_at(NOW + 1))
     seq = mh.parse_packet(genuine[0])[2].seq
-    out = ar.handle(fbu(mn.addr, ar.addr, bytes(20), 0, seq=seq, src=ATTACKER), NOW + 1)
+    out = ar.handle(fbu(mn.addr, ar.addr, bytes(20), 0, seq=seq, src=ATTACKER), now_at(NOW + 1))
     refusal = mh.parse_packet(out[0])[2]
     assert refusal.status == 129 and ar.counters["fbu.rejected.badf"] == 1
     played = mh.packet(ar.addr, mn.addr, bytearray(refusal.raw), hlim=255)   # checksum redone for the MN
-    assert mn.handle(played, NOW + 1) == []
+    assert mn.handle(played, now_at(NOW + 1)) == []
     assert mn.counters["dropped.badf"] == 1 and mn.state == "fbu-sent"
     link(ar, mn, genuine, NOW + 1)                # the genuine FBU still gets through
     assert mn.state == "done" and logged(mn.events)[-1][0] == "fbu-accepted"

@@ -6,6 +6,7 @@ from fwtest import logged
 from arfix import NCOA, NOW, Node, binding, fbu, make_ar
 from fmipkey.crypto import hmac
 from fmipkey.wire import mh
+from fwtest import now_at
 
 MN = Node("rsa1024_b.pem")
 KEY0 = bytes(range(20))
@@ -37,7 +38,7 @@ def badf_ok(m, key, at, coa, par):
 def test_valid_fbu_sets_the_binding():
     for at, key in ((0, KEY0), (1, KEY1)):
         ar = keyed(at)
-        m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, key, at, seq=5), NOW))
+        m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, key, at, seq=5), now_at(NOW)))
         assert m.status == 0 and m.seq == 5 and m.lifetime == 300 and badf_ok(m, key, at, NCOA, ar.addr)
         assert list(ar.bindings) == [MN.addr] and binding(ar, MN.addr) == (NCOA, NOW + 300)
         assert ar.counters["fbu.accepted"] == 1 and logged(ar.events)[-1][0] == "fbu-accepted"
@@ -48,12 +49,12 @@ def test_fbu_from_the_new_link():
     ar = keyed()
     m, off = mh.Fbu.emit(1, 60, auth_len=12)
     m[off:] = hmac.digest("sha1", KEY0, mh.mac_data(m, off, NCOA, ar.addr))[:12]
-    out = ar.handle(mh.packet(NCOA, ar.addr, m, home=MN.addr), NOW)
+    out = ar.handle(mh.packet(NCOA, ar.addr, m, home=MN.addr), now_at(NOW))
     assert fback(ar, out, NCOA).status == 0 and binding(ar, MN.addr) == (NCOA, NOW + 60)
 
 
 def rejected(ar, pkt, status, reason, now=NOW, key=None, at=0, dst=MN.addr):
-    m = fback(ar, ar.handle(pkt, now), dst)
+    m = fback(ar, ar.handle(pkt, now_at(now)), dst)
     assert m.status == status and m.lifetime == 0 and ar.bindings == {}
     assert ar.counters["fbu.rejected." + reason] == 1 and logged(ar.events)[-1][0] == "fbu-rejected"
     if key is None:
@@ -97,47 +98,47 @@ def test_missing_badf_and_home_address():
 
 def test_sequence_numbers():
     ar = keyed()
-    fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=0xFFFF), NOW))
-    m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=1, ncoa=NCOA2), NOW + 1))   # wraps: newer
+    fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=0xFFFF), now_at(NOW)))
+    m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=1, ncoa=NCOA2), now_at(NOW + 1)))   # wraps: newer
     assert m.status == 0 and binding(ar, MN.addr) == (NCOA2, NOW + 301)
     # the old FBU replayed: refused, binding kept
-    m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=0xFFFF), NOW + 2))
+    m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=0xFFFF), now_at(NOW + 2)))
     assert m.status == 128 and binding(ar, MN.addr) == (NCOA2, NOW + 301)
     # the current FBU retransmitted: acknowledged again, nothing changes
-    m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=1, ncoa=NCOA2), NOW + 3))
+    m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=1, ncoa=NCOA2), now_at(NOW + 3)))
     assert m.status == 0 and binding(ar, MN.addr) == (NCOA2, NOW + 301)
     # lifetime 0 removes the binding
-    m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=2, lifetime=0), NOW + 4))
+    m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=2, lifetime=0), now_at(NOW + 4)))
     assert m.status == 0 and ar.bindings == {}
 
 
 def test_bindings_expire_and_are_bounded():
     ar = keyed(keystore_max=1)
-    fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0), NOW))
+    fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0), now_at(NOW)))
     ar.keystore.discard(MN.addr)
     other = Node("rsa1024_b.pem", bytes(15) + b"\x01")
     ar.keystore.put(other.addr, KEY0, 0, NOW)
-    m = fback(ar, ar.handle(fbu(other.addr, ar.addr, KEY0, 0), NOW + 1), other.addr)
+    m = fback(ar, ar.handle(fbu(other.addr, ar.addr, KEY0, 0), now_at(NOW + 1)), other.addr)
     assert m.status == 130 and ar.counters["fbu.rejected.full"] == 1 and list(ar.bindings) == [MN.addr]
-    assert ar.tick(NOW + 299) == [] and MN.addr in ar.bindings
-    ar.tick(NOW + 300)
+    assert ar.tick(now_at(NOW + 299)) == [] and MN.addr in ar.bindings
+    ar.tick(now_at(NOW + 300))
     assert ar.bindings == {}
-    assert fback(ar, ar.handle(fbu(other.addr, ar.addr, KEY0, 0), NOW + 301), other.addr).status == 0
+    assert fback(ar, ar.handle(fbu(other.addr, ar.addr, KEY0, 0), now_at(NOW + 301)), other.addr).status == 0
 
 
 def test_not_ours_checksum_and_fback_ignored():
     ar = keyed()
-    assert ar.handle(fbu(MN.addr, NCOA, KEY0, 0), NOW) == [] and ar.counters["dropped.not_ours"] == 1
+    assert ar.handle(fbu(MN.addr, NCOA, KEY0, 0), now_at(NOW)) == [] and ar.counters["dropped.not_ours"] == 1
     p = bytearray(fbu(MN.addr, ar.addr, KEY0, 0))
     p[-1] ^= 1                                             # checksum no longer matches
-    assert ar.handle(bytes(p), NOW) == [] and ar.counters["dropped.checksum"] == 1
+    assert ar.handle(bytes(p), now_at(NOW)) == [] and ar.counters["dropped.checksum"] == 1
     m, _ = mh.Fback.emit(0, 1, 1, auth_len=0)
-    assert ar.handle(mh.packet(MN.addr, ar.addr, m), NOW) == [] and ar.counters["ignored"] == 1
+    assert ar.handle(mh.packet(MN.addr, ar.addr, m), now_at(NOW)) == [] and ar.counters["ignored"] == 1
     assert ar.bindings == {} and "fback" not in ar.counters
 
 
 def accepted(ar, pkt, now, lifetime=300):
-    m = fback(ar, ar.handle(pkt, now))
+    m = fback(ar, ar.handle(pkt, now_at(now)))
     assert m.status == 0 and m.lifetime == lifetime
     return m
 
@@ -159,7 +160,7 @@ def test_replay_after_binding_expiry_refused():
     ar = keyed()
     old = fbu(MN.addr, ar.addr, KEY0, 0, seq=5)
     accepted(ar, old, NOW)
-    ar.tick(NOW + 300)
+    ar.tick(now_at(NOW + 300))
     assert ar.bindings == {}
     rejected(ar, old, 128, "seq", now=NOW + 301, key=KEY0)
 

@@ -7,18 +7,19 @@ from fmipkey import send
 from fmipkey.crypto import der, rsa
 from fmipkey.badf import key_len
 from fmipkey.wire import fmip, icmp6, ndopt
+from fwtest import now_at
 
 MN = Node("rsa1024_b.pem")
 HKEPK = key("rsa1024_pkcs8.pem")
 
 
 def exchange(ar, pkt, now=NOW, nonce=b"NONCE1", mn=MN):
-    out = ar.handle(pkt, now)
+    out = ar.handle(pkt, now_at(now))
     assert len(out) == 1
     h, m = prrtadv(out[0])
     assert bytes(h.src) == ar.addr and bytes(h.dst) == mn.addr
     # signed by the AR's CGA key, echoing the Nonce; the Identifier is echoed
-    v = send.verify(m, h.src, h.dst, now, nonce=nonce)
+    v = send.verify(m, h.src, h.dst, now_at(now), nonce=nonce)
     assert v.key == ar.id.key.public and v.sec == 0
     assert m.identifier == 42
     return m
@@ -137,7 +138,7 @@ def test_missing_nonce():
     ar = make_ar()
     body = fmip.RtSolPr.emit(42, ndopt.fmip_lla(1, b"\x02\x00\x00\x00\x01\x01")
                         + ndopt.hk_request(0, der.encode_spki(HKEPK.public)))
-    msg = send.message(MN.addr, ar.addr, body, MN.key, cga_params=MN.params, now=NOW)
+    msg = send.message(MN.addr, ar.addr, body, MN.key, cga_params=MN.params, now=now_at(NOW))
     refused(ar, icmp6.ipv6_header(MN.addr, ar.addr, 58, len(msg)) + bytes(msg), nonce=None)
     assert unverified(ar, "no_nonce") == 1
 
@@ -173,7 +174,7 @@ def test_hkepk_must_match_the_cga_key():
     refused(ar, rtsolpr(MN, ar.addr, short))
     assert ar.counters["keys.refused.hkepk_size"] == 3
     body = fmip.RtSolPr.emit(42, ndopt.fmip_lla(1, b"\x02\x00\x00\x00\x01\x01") + ndopt.hk_request(0, b"\x30\x03garbage"))
-    msg = send.message(MN.addr, ar.addr, body, MN.key, cga_params=MN.params, now=NOW, nonce=b"NONCE1")
+    msg = send.message(MN.addr, ar.addr, body, MN.key, cga_params=MN.params, now=now_at(NOW), nonce=b"NONCE1")
     refused(ar, icmp6.ipv6_header(MN.addr, ar.addr, 58, len(msg)) + bytes(msg))
     assert ar.counters["keys.refused.hkepk"] == 1
 
@@ -235,8 +236,8 @@ def test_live_keys_per_public_key_are_capped():
 
 def test_unsigned_rtsolpr_gets_a_signed_answer_without_key():
     ar = make_ar()
-    out = ar.handle(rtsolpr(MN, ar.addr), NOW)
+    out = ar.handle(rtsolpr(MN, ar.addr), now_at(NOW))
     h, m = prrtadv(out[0])
-    v = send.verify(m, h.src, h.dst, NOW)
+    v = send.verify(m, h.src, h.dst, now_at(NOW))
     assert v.key == ar.id.key.public and hk_reply(m) is None and m.find(ndopt.NONCE) is None
     assert len(ar.keystore) == 0

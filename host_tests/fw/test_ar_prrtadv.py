@@ -4,12 +4,13 @@ from fmipkey import config
 from fmipkey.errors import ConfigError
 from fmipkey.wire import ndopt
 from fwtest import raises
+from fwtest import now_at
 
 MN = Node("rsa1024_b.pem")
 
 
 def answer(ar, aps):
-    h, m = prrtadv(ar.handle(rtsolpr(MN, ar.addr, aps=aps), NOW)[0])
+    h, m = prrtadv(ar.handle(rtsolpr(MN, ar.addr, aps=aps), now_at(NOW))[0])
     opts = []
     for t, s, e in m.opts:
         if t == ndopt.FMIP_LLA:
@@ -56,7 +57,7 @@ def test_answer_is_bounded():
     # many APs asked: at most MAX_APS tuples, so a signed answer stays under the IPv6 minimum MTU
     ar = make_ar(ar_key="rsa2048_a.pem")
     aps = [(1, AP_NAR)] * 40
-    out = ar.handle(rtsolpr(MN, ar.addr, aps=aps), NOW)
+    out = ar.handle(rtsolpr(MN, ar.addr, aps=aps), now_at(NOW))
     assert len(out[0]) <= 1280
     assert len([o for o in answer(ar, aps)[1] if o[:2] == ("lla", 1)]) == 4
 
@@ -64,7 +65,7 @@ def test_answer_is_bounded():
 def test_other_options_ignored_and_no_new_ap_dropped():
     ar = make_ar()
     # only an MN LLA (Option-Code 2): rfc5568 6.1.1 requires a New AP option
-    assert ar.handle(rtsolpr(MN, ar.addr, aps=((2, AP_NAR),)), NOW) == []
+    assert ar.handle(rtsolpr(MN, ar.addr, aps=((2, AP_NAR),)), now_at(NOW)) == []
     assert ar.counters["dropped.no_new_ap"] == 1
     assert answer(ar, ((2, b"\x02\x00\x00\x00\x00\x05"), (1, AP_NAR)))[0] == 0
 
@@ -95,12 +96,12 @@ def test_prrtadv_signing_is_rate_limited():
     # is kept for MNs whose keys FBUs have used (test_ar_admission.py), so unsecured requests
     # (their own budget set high here) get the other half
     ar = make_ar(max_prrtadv_rate=4, max_unsecured_rate=100, source_rate=100)
-    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW)) == 1
-    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW)) == 1
-    assert ar.handle(rtsolpr(MN, ar.addr), NOW) == [] and ar.counters["dropped.rate"] == 1
+    assert len(ar.handle(rtsolpr(MN, ar.addr), now_at(NOW))) == 1
+    assert len(ar.handle(rtsolpr(MN, ar.addr), now_at(NOW))) == 1
+    assert ar.handle(rtsolpr(MN, ar.addr), now_at(NOW)) == [] and ar.counters["dropped.rate"] == 1
     assert ar.counters["prrtadv"] == 2 and ar.counters["rtsolpr"] == 2
-    assert ar.handle(rtsolpr(MN, ar.addr), NOW + 0.125) == []             # half a token back
-    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW + 0.25)) == 1
-    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW + 10)) == 1             # refilled, capped at 4
-    assert len(ar.handle(rtsolpr(MN, ar.addr), NOW + 10)) == 1
-    assert ar.handle(rtsolpr(MN, ar.addr), NOW + 10) == [] and ar.counters["dropped.rate"] == 3
+    assert ar.handle(rtsolpr(MN, ar.addr), now_at(NOW + 0.125)) == []             # half a token back
+    assert len(ar.handle(rtsolpr(MN, ar.addr), now_at(NOW + 0.25))) == 1
+    assert len(ar.handle(rtsolpr(MN, ar.addr), now_at(NOW + 10))) == 1             # refilled, capped at 4
+    assert len(ar.handle(rtsolpr(MN, ar.addr), now_at(NOW + 10))) == 1
+    assert ar.handle(rtsolpr(MN, ar.addr), now_at(NOW + 10)) == [] and ar.counters["dropped.rate"] == 3

@@ -7,6 +7,7 @@ from fmipkey.crypto import der
 from fmipkey.ar import AccessRouter
 from fmipkey.keystore import KeyStore
 from fmipkey.mn import MobileNode
+from fwtest import now_at
 
 DEVICE_KEY = bytes(range(32))
 
@@ -25,11 +26,11 @@ def link(ar, mn, out, now):
     while out:
         back = []
         for p in out:
-            back.extend(ar.handle(p, now))
+            back.extend(ar.handle(p, now_at(now)))
         n += len(out) + len(back)
         out = []
         for p in back:
-            out.extend(mn.handle(p, now))
+            out.extend(mn.handle(p, now_at(now)))
     return n
 
 
@@ -37,16 +38,16 @@ def exchange(at, router=True, forged=()):
     """The whole exchange; forged: packets the MN gets right after its CPS, before the AR's
     (what the MN sends in answer goes to the AR too)."""
     ar, mn = pair(at, router)
-    out = mn.start(NOW)
+    out = mn.start(now_at(NOW))
     for p in forged:
-        out += mn.handle(p, NOW)
+        out += mn.handle(p, now_at(NOW))
     link(ar, mn, out, NOW)
     assert mn.state == "keyed", (mn.state, logged(mn.events), logged(ar.events))
     hk = mn.keys[(ar.addr, mn.addr)]
     key, got_at, expiry = hk.key, hk.at, hk.expiry
     assert (key, got_at) == ar.keystore.get(mn.addr, NOW)[:2] and got_at == at
     assert expiry == NOW + 43200
-    link(ar, mn, mn.fbu(ar.addr, NCOA, NOW + 1), NOW + 1)
+    link(ar, mn, mn.fbu(ar.addr, NCOA, now_at(NOW + 1)), NOW + 1)
     assert mn.state == "done" and logged(mn.events)[-1][0] == "fbu-accepted", (logged(mn.events), logged(ar.events))
     assert ar.counters["fbu.accepted"] == 1 and ar.bindings[mn.addr].ncoa == NCOA
     return ar, mn
@@ -85,11 +86,11 @@ def test_retransmitted_rtsolpr_is_not_a_replay():
     # retransmission because it is signed anew with a newer timestamp.
     ar, mn = pair(0, ar_cfg={"timestamp_fuzz": 0})
     sol = []
-    for p in mn.start(NOW):
-        for q in ar.handle(p, NOW):
-            sol.extend(mn.handle(q, NOW))
-    assert len(sol) == 1 and len(ar.handle(sol[0], NOW)) == 1 and ar.counters["keys.issued"] == 1
-    link(ar, mn, mn.tick(NOW + 0.1), NOW + 0.1)
+    for p in mn.start(now_at(NOW)):
+        for q in ar.handle(p, now_at(NOW)):
+            sol.extend(mn.handle(q, now_at(NOW)))
+    assert len(sol) == 1 and len(ar.handle(sol[0], now_at(NOW))) == 1 and ar.counters["keys.issued"] == 1
+    link(ar, mn, mn.tick(now_at(NOW + 0.1)), NOW + 0.1)
     assert mn.state == "keyed" and ar.counters["keys.reused"] == 1, (mn.counters, ar.counters)
 
 
@@ -97,7 +98,7 @@ def test_refresh_returns_the_same_key():
     ar, mn = exchange(0)
     key = mn.keys[(ar.addr, mn.addr)].key
     t = NOW + 43200 * 0.9
-    link(ar, mn, mn.tick(t), t)
+    link(ar, mn, mn.tick(now_at(t)), t)
     assert mn.counters["keys.received"] == 2 and ar.counters["keys.reused"] == 1
     hk = mn.keys[(ar.addr, mn.addr)]
     k2, at, expiry = hk.key, hk.at, hk.expiry
@@ -106,9 +107,9 @@ def test_refresh_returns_the_same_key():
 
 def test_fbu_refused_without_key_at_ar():
     ar, mn = pair(0)
-    link(ar, mn, mn.start(NOW), NOW)
+    link(ar, mn, mn.start(now_at(NOW)), NOW)
     ar.keystore.discard(mn.addr)
-    link(ar, mn, mn.fbu(ar.addr, NCOA, NOW), NOW)
+    link(ar, mn, mn.fbu(ar.addr, NCOA, now_at(NOW)), NOW)
     # the AR's refusal carries no BADF (it has no key): the MN does not trust it
     assert ar.counters["fbu.rejected.no_key"] == 1 and mn.counters["dropped.badf"] == 1
     assert mn.state == "fbu-sent" and mn.addr not in ar.bindings
@@ -120,7 +121,7 @@ def test_router_without_path_to_our_anchor():
     ar, _ = pair(0)
     other = [x509.parse(data("cert_router_wrong_eku.der"))]   # an anchor the AR has no path to
     mn = MobileNode(cfg(router=config.format_addr(ar.addr)), identity("rsa1024_b.pem"), other, pool())
-    link(ar, mn, mn.start(NOW), NOW)
+    link(ar, mn, mn.start(now_at(NOW)), NOW)
     assert mn.counters["dropped.no_path"] == 1 and logged(mn.events)[-1][0] == "cpa-no-path"
     assert mn.state == "discovering" and "sent.rtsolpr" not in mn.counters
 
@@ -133,10 +134,10 @@ def test_restarted_mn_resynchronises_its_fbu_sequence():
         ar, mn = exchange(0)
         again = MobileNode(mn.settings, identity("rsa1024_b.pem", modifier=b"\x02" * 16), anchors(), pool())
         again.fbus.seq = (mn.fbus.seq - behind - 1) & 0xFFFF      # its next FBU is numbered mn's - behind
-        link(ar, again, again.start(NOW + 10), NOW + 10)
+        link(ar, again, again.start(now_at(NOW + 10)), NOW + 10)
         assert again.keys[(ar.addr, again.addr)].key == mn.keys[(ar.addr, mn.addr)].key   # the existing key
         moved = NCOA[:15] + bytes((NCOA[15] ^ 1,))          # a new binding: no re-acknowledgement
-        link(ar, again, again.fbu(ar.addr, moved, NOW + 11), NOW + 11)
+        link(ar, again, again.fbu(ar.addr, moved, now_at(NOW + 11)), NOW + 11)
         assert again.state == "done", (behind, logged(again.events), logged(ar.events))
         assert ar.counters["fbu.rejected.seq"] >= 1 and again.counters["fbu.resync"] == ar.counters["fbu.rejected.seq"]
         assert ar.bindings[again.addr].ncoa == moved and ar.counters["fbu.accepted"] == 2

@@ -8,6 +8,7 @@ from fmipkey import send
 from fmipkey.crypto import cga, der, x509
 from fmipkey.errors import ParseError, VerifyError
 from fmipkey.wire import fmip, ndopt
+from fwtest import now_at
 
 PREFIX = bytes.fromhex("fe80000000000000")
 AR = bytes.fromhex("fe800000000000000000000000000001")
@@ -100,9 +101,9 @@ def test_fuzz_send_verify():
     params = cga.encode(bytes(range(16)), PREFIX, 0, spki)
     src = cga.address(params, 0)
     body = fmip.RtSolPr.emit(42, ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55") + ndopt.hk_request(0, spki))
-    msg = bytes(send.message(src, AR, body, priv, cga_params=params, now=NOW, nonce=b"NONCE1"))
+    msg = bytes(send.message(src, AR, body, priv, cga_params=params, now=now_at(NOW), nonce=b"NONCE1"))
     cache = send.Timestamps(size=4)
-    cache.accept(bytes(16), (NOW - 5) << 16, NOW - 5)  # another peer, so the cache is not empty
+    cache.accept(bytes(16), (NOW - 5) << 16, now_at(NOW - 5))  # another peer, so the cache is not empty
     sig = fmip.parse(msg).sig
     def covered(b):     # what the signature covers (not the checksum), then key hash and signature
         return b[:2] + b[4:sig] + b[sig + 4:sig + 20 + priv.size]
@@ -115,7 +116,7 @@ def test_fuzz_send_verify():
             continue
         before = dict(cache.peers)
         try:
-            send.verify(m, src, AR, NOW, cache, solicitation=True)
+            send.verify(m, src, AR, now_at(NOW), cache, solicitation=True)
             ok += 1
             # only a mutation outside those bytes (checksum, reserved octets, padding, after the
             # signature option) or an overwrite with the same value may pass

@@ -5,10 +5,12 @@ import json
 import os
 import time
 
-from arfix import Node, key, rtsolpr
-from fmipkey import compat, main
+from arfix import Node, key, prrtadv, rtsolpr
+from fmipkey import compat, main, send
+from fmipkey.clock import Clock
 from fmipkey.crypto import der
 from fwtest import data
+from fwtest import now_at
 
 MN = Node("rsa1024_b.pem")
 HKEPK = key("rsa1024_pkcs8.pem")
@@ -86,7 +88,7 @@ def test_key_saved_before_the_prrtadv_leaves_and_sent_to_the_frame_mac():
         request(d)
         assert len(d.ks) == 1 and not d.ks.dirty
         assert [(m, saved) for _, m, saved in d.link.sent] == [(MN_MAC, True)]
-        d.call("tick", time.time())       # timers: nothing answered, no MAC chosen here
+        d.call("tick", now_at(time.time()))       # timers: nothing answered, no MAC chosen here
         assert len(d.link.sent) == 1
     finally:
         remove(b)
@@ -99,10 +101,10 @@ def test_failed_save_holds_the_packet_and_is_retried():
         request(d)
         assert d.counters["errors.save"] == 1 and d.counters["dropped.unsaved"] == 1
         assert d.link.sent == [] and d.ks.dirty
-        d.call("tick", time.time())
+        d.call("tick", now_at(time.time()))
         assert d.counters["errors.save"] == 2               # retried, still failing, still running
         os.mkdir(b + "/flash")
-        d.call("tick", time.time())
+        d.call("tick", now_at(time.time()))
         assert not d.ks.dirty and compat.exists(b + "/flash/keystore.bin") and d.counters["errors.save"] == 2
         request(d, b"NONCE2")                              # the MN's retransmission: the saved key
         assert len(d.link.sent) == 1 and d.link.sent[0][2] and d.engine.counters["keys.reused"] == 1
@@ -121,5 +123,25 @@ def test_link_and_counter_file_errors_are_counted_not_fatal():
         d.write_counters()
         with open(b + "/gone/counters.json") as f:
             assert json.loads(f.read())["errors.link"] == 2
+    finally:
+        remove(b)
+
+
+def test_daemon_runs_the_engine_in_unix_time_on_a_2000_epoch_port():
+    from test_clock import Port2000
+    unix = 1700000000
+    tm = Port2000(unix * 1000 + 300, (1 << 30) - 20)       # whole seconds from 2000, ticks about to wrap
+    b = bundle()
+    try:
+        d = main.Daemon({"bundle": b, "export": False}, FakeLink(b + "/keystore.bin"), Clock(tm))
+        d.link.script.append((rtsolpr(MN, d.addr, HKEPK.public, now=unix, nonce=b"NONCE1"), MN_MAC))
+        d.handle_batch()                                  # the daemon reads its clock for the engine
+        (pkt, _, _), = d.link.sent
+        h, m = prrtadv(pkt)
+        assert send.Signed(m).timestamp >> 16 == unix     # the PrRtAdv's Timestamp, in Unix seconds
+        assert [e for _, _, e in d.ks.entries(unix)] == [unix + 43200]
+        for ms, keys in ((43199 * 1000, 1), (1000, 0)):  # restarts: the sealed key lives until unix + 43200
+            tm.advance(ms)
+            assert len(main.Daemon({"bundle": b, "export": False}, FakeLink(b + "/keystore.bin"), Clock(tm)).ks) == keys
     finally:
         remove(b)

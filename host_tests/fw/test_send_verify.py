@@ -4,6 +4,7 @@ from fmipkey import send
 from fmipkey.crypto import cga, der, rsa
 from fmipkey.errors import VerifyError
 from fmipkey.wire import fmip, icmp6, ndopt
+from fwtest import now_at
 
 PREFIX = bytes.fromhex("fe80000000000000")
 AR = bytes.fromhex("fe800000000000000000000000000001")
@@ -23,7 +24,7 @@ def node(name="rsa1024_a.pem"):
 
 def rtsolpr(priv, params, src, now=NOW, nonce=b"NONCE1", extra=b""):
     body = fmip.RtSolPr.emit(42, ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55") + ndopt.hk_request(0, params[25:]))
-    return send.message(src, AR, body, priv, cga_params=params, now=now, nonce=nonce) + extra
+    return send.message(src, AR, body, priv, cga_params=params, now=now_at(now), nonce=nonce) + extra
 
 
 def test_signed_rtsolpr_verifies():
@@ -32,7 +33,7 @@ def test_signed_rtsolpr_verifies():
     assert icmp6.checksum_ok(msg, src, AR)
     m = fmip.parse(msg)
     assert m.opts[-1][0] == ndopt.RSA_SIG and m.opts[-1][2] == len(msg)
-    v = send.verify(m, src, AR, NOW + 2, solicitation=True)
+    v = send.verify(m, src, AR, now_at(NOW + 2), solicitation=True)
     assert v.sec == 0 and v.key == priv.public and v.key_hash == send.key_hash(spki)
     assert v.timestamp == NOW << 16 and bytes(v.nonce) == b"NONCE1"
 
@@ -48,10 +49,10 @@ def test_rsa_signature_option_fields():
 def test_rsa2048_and_known_key_without_cga_option():
     priv, spki = key("rsa2048_a.pem")
     body = fmip.PrRtAdv.emit(2, 42)
-    msg = send.message(AR, AR, body, priv, spki=spki, now=NOW, nonce=b"NONCE1")
+    msg = send.message(AR, AR, body, priv, spki=spki, now=now_at(NOW), nonce=b"NONCE1")
     m = fmip.parse(msg)
-    raises(VerifyError, send.verify, m, AR, AR, NOW)            # no CGA, key unknown
-    v = send.verify(m, AR, AR, NOW, known={send.key_hash(spki): priv.public}, nonce=b"NONCE1")
+    raises(VerifyError, send.verify, m, AR, AR, now_at(NOW))            # no CGA, key unknown
+    v = send.verify(m, AR, AR, now_at(NOW), known={send.key_hash(spki): priv.public}, nonce=b"NONCE1")
     assert v.sec is None and v.key.size == 256
 
 
@@ -60,32 +61,32 @@ def test_forged_signature():
     msg = rtsolpr(priv, params, src)
     m = fmip.parse(msg)
     msg[m.sig + 40] ^= 1
-    e = raises(VerifyError, send.verify, fmip.parse(msg), src, AR, NOW)
+    e = raises(VerifyError, send.verify, fmip.parse(msg), src, AR, now_at(NOW))
     assert e.args[0] == "bad signature"
     msg = rtsolpr(priv, params, src)
     msg[7] ^= 1                                   # identifier changed after signing
-    assert raises(VerifyError, send.verify, fmip.parse(msg), src, AR, NOW).args[0] == "bad signature"
+    assert raises(VerifyError, send.verify, fmip.parse(msg), src, AR, now_at(NOW)).args[0] == "bad signature"
     msg = rtsolpr(priv, params, src)              # signed for another destination
-    assert raises(VerifyError, send.verify, fmip.parse(msg), src, bytes(16), NOW).args[0] == "bad signature"
+    assert raises(VerifyError, send.verify, fmip.parse(msg), src, bytes(16), now_at(NOW)).args[0] == "bad signature"
 
 
 def test_signed_by_other_key():
     priv, spki, params, src = node()
     other, ospki = key("rsa1024_b.pem")
     body = fmip.RtSolPr.emit(1)
-    msg = send.message(src, AR, body, other, cga_params=params, spki=ospki, now=NOW, nonce=b"NONCE1")
-    e = raises(VerifyError, send.verify, fmip.parse(msg), src, AR, NOW)
+    msg = send.message(src, AR, body, other, cga_params=params, spki=ospki, now=now_at(NOW), nonce=b"NONCE1")
+    e = raises(VerifyError, send.verify, fmip.parse(msg), src, AR, now_at(NOW))
     assert e.args[0] == "key hash does not match CGA key"
     # right key hash, wrong key: the signature fails
-    msg = send.message(src, AR, body, other, cga_params=params, now=NOW, nonce=b"NONCE1")
-    assert raises(VerifyError, send.verify, fmip.parse(msg), src, AR, NOW).args[0] == "bad signature"
+    msg = send.message(src, AR, body, other, cga_params=params, now=now_at(NOW), nonce=b"NONCE1")
+    assert raises(VerifyError, send.verify, fmip.parse(msg), src, AR, now_at(NOW)).args[0] == "bad signature"
 
 
 def test_cga_mismatch():
     priv, spki, params, src = node()
     msg = rtsolpr(priv, params, src)
     other = src[:15] + bytes((src[15] ^ 1,))
-    e = raises(VerifyError, send.verify, fmip.parse(msg), other, AR, NOW)
+    e = raises(VerifyError, send.verify, fmip.parse(msg), other, AR, now_at(NOW))
     assert e.args[0] == "CGA hash1"
 
 
@@ -94,74 +95,74 @@ def test_options_after_signature_ignored():
     tail = ndopt.nonce(b"OTHER1") + ndopt.option(200, b"anything")
     msg = rtsolpr(priv, params, src, extra=tail)
     icmp6.set_checksum(msg, src, AR)
-    v = send.verify(fmip.parse(msg), src, AR, NOW, nonce=b"NONCE1")
+    v = send.verify(fmip.parse(msg), src, AR, now_at(NOW), nonce=b"NONCE1")
     assert bytes(v.nonce) == b"NONCE1"
 
 
 def test_unsigned_and_missing_options():
     priv, spki, params, src = node()
-    e = raises(VerifyError, send.verify, fmip.parse(fmip.RtSolPr.emit(1)), src, AR, NOW)
+    e = raises(VerifyError, send.verify, fmip.parse(fmip.RtSolPr.emit(1)), src, AR, now_at(NOW))
     assert e.args[0] == "no RSA Signature option"
     msg = send.message(src, AR, fmip.RtSolPr.emit(1), priv, cga_params=params, nonce=b"NONCE1")
-    assert raises(VerifyError, send.verify, fmip.parse(msg), src, AR, NOW).args[0] == "no Timestamp option"
-    msg = send.message(src, AR, fmip.RtSolPr.emit(1), priv, cga_params=params, now=NOW)
-    e = raises(VerifyError, send.verify, fmip.parse(msg), src, AR, NOW, None, None, None, True)
+    assert raises(VerifyError, send.verify, fmip.parse(msg), src, AR, now_at(NOW)).args[0] == "no Timestamp option"
+    msg = send.message(src, AR, fmip.RtSolPr.emit(1), priv, cga_params=params, now=now_at(NOW))
+    e = raises(VerifyError, send.verify, fmip.parse(msg), src, AR, now_at(NOW), None, None, None, True)
     assert e.args[0] == "solicitation without Nonce"
 
 
 def test_nonce_mismatch():
     priv, spki, params, src = node()
     m = fmip.parse(rtsolpr(priv, params, src))
-    assert raises(VerifyError, send.verify, m, src, AR, NOW, None, None, b"NONCE2").args[0] == "nonce mismatch"
+    assert raises(VerifyError, send.verify, m, src, AR, now_at(NOW), None, None, b"NONCE2").args[0] == "nonce mismatch"
     m = fmip.parse(rtsolpr(priv, params, src, nonce=None))
-    assert raises(VerifyError, send.verify, m, src, AR, NOW, None, None, b"NONCE1").args[0] == "nonce mismatch"
+    assert raises(VerifyError, send.verify, m, src, AR, now_at(NOW), None, None, b"NONCE1").args[0] == "nonce mismatch"
 
 
 def test_solicited_advertisement_skips_timestamp_window():
     priv, spki, params, src = node()
     m = fmip.parse(rtsolpr(priv, params, src, now=NOW - 1000))
-    raises(VerifyError, send.verify, m, src, AR, NOW)
-    assert send.verify(m, src, AR, NOW, nonce=b"NONCE1").sec == 0
+    raises(VerifyError, send.verify, m, src, AR, now_at(NOW))
+    assert send.verify(m, src, AR, now_at(NOW), nonce=b"NONCE1").sec == 0
 
 
 def test_stale_timestamp_window():
     priv, spki, params, src = node()
-    assert send.verify(fmip.parse(rtsolpr(priv, params, src, now=NOW - 299)), src, AR, NOW).sec == 0
+    assert send.verify(fmip.parse(rtsolpr(priv, params, src, now=NOW - 299)), src, AR, now_at(NOW)).sec == 0
     for t in (NOW - 300, NOW + 300, NOW - 3600):
         m = fmip.parse(rtsolpr(priv, params, src, now=t))
-        assert raises(VerifyError, send.verify, m, src, AR, NOW).args[0] == "timestamp outside window"
+        assert raises(VerifyError, send.verify, m, src, AR, now_at(NOW)).args[0] == "timestamp outside window"
 
 
 def test_replay_rejected_by_cache():
     priv, spki, params, src = node()
     cache = send.Timestamps()
     first = fmip.parse(rtsolpr(priv, params, src, now=NOW))
-    send.verify(first, src, AR, NOW, cache)
+    send.verify(first, src, AR, now_at(NOW), cache)
     later = fmip.parse(rtsolpr(priv, params, src, now=NOW + 100))
-    send.verify(later, src, AR, NOW + 100, cache)
+    send.verify(later, src, AR, now_at(NOW + 100), cache)
     # the first message again, 100 s later: inside the 300 s window but older than the last seen
-    e = raises(VerifyError, send.verify, first, src, AR, NOW + 100, cache)
+    e = raises(VerifyError, send.verify, first, src, AR, now_at(NOW + 100), cache)
     assert e.args[0] == "timestamp older than last accepted"
     # a fresh peer with the same old message would pass the window: the cache is what catches it
-    assert send.verify(first, src, AR, NOW + 100).sec == 0
+    assert send.verify(first, src, AR, now_at(NOW + 100)).sec == 0
 
 
 def test_cache_drift_and_fuzz():
     c = send.Timestamps()
     p = bytes(16)
-    c.accept(p, NOW << 16, NOW)
-    c.check(p, (NOW + 99) << 16, NOW + 100)         # 1 s behind after 100 s: inside drift + fuzz
-    raises(VerifyError, c.check, p, (NOW + 97) << 16, NOW + 100)
-    c.check(p, (NOW - 1) << 16, NOW)                # fuzz tolerates a little reordering
+    c.accept(p, NOW << 16, now_at(NOW))
+    c.check(p, (NOW + 99) << 16, now_at(NOW + 100))         # 1 s behind after 100 s: inside drift + fuzz
+    raises(VerifyError, c.check, p, (NOW + 97) << 16, now_at(NOW + 100))
+    c.check(p, (NOW - 1) << 16, now_at(NOW))                # fuzz tolerates a little reordering
 
 
 def test_cache_is_bounded_and_evicts_oldest():
     c = send.Timestamps(size=3)
     for i in range(4):
-        c.accept(bytes((i,)) * 16, (NOW + i) << 16, NOW + i)
+        c.accept(bytes((i,)) * 16, (NOW + i) << 16, now_at(NOW + i))
     assert len(c.peers) == 3 and bytes(16) not in c.peers and bytes((3,)) * 16 in c.peers
-    c.accept(bytes((1,)) * 16, (NOW + 10) << 16, NOW + 10)  # refresh peer 1; peer 2 is now oldest
-    c.accept(bytes((9,)) * 16, (NOW + 11) << 16, NOW + 11)
+    c.accept(bytes((1,)) * 16, (NOW + 10) << 16, now_at(NOW + 10))  # refresh peer 1; peer 2 is now oldest
+    c.accept(bytes((9,)) * 16, (NOW + 11) << 16, now_at(NOW + 11))
     assert bytes((2,)) * 16 not in c.peers and bytes((1,)) * 16 in c.peers
 
 
@@ -170,14 +171,14 @@ def test_cache_updated_only_on_success():
     cache = send.Timestamps()
     msg = rtsolpr(priv, params, src)
     msg[-10] ^= 1
-    raises(VerifyError, send.verify, fmip.parse(msg), src, AR, NOW, cache)
+    raises(VerifyError, send.verify, fmip.parse(msg), src, AR, now_at(NOW), cache)
     assert cache.peers == {}
 
 
 def test_key_size_limits():
     priv, spki, params, src = node("rsa2048_a.pem")
     m = fmip.parse(rtsolpr(priv, params, src))
-    assert raises(VerifyError, send.verify, m, src, AR, NOW, None, None, None, False, 1024, 1024).code == "key_size"
+    assert raises(VerifyError, send.verify, m, src, AR, now_at(NOW), None, None, None, False, 1024, 1024).code == "key_size"
 
 
 def forged_key_rtsolpr(n, e):
@@ -191,20 +192,20 @@ def forged_key_rtsolpr(n, e):
 
 def test_key_size_counts_bits_not_octets():
     m, src = forged_key_rtsolpr((1 << 1016) | 0xFFFF, 65537)   # 128 octets but 1017 bits
-    assert raises(VerifyError, send.verify, m, src, AR, NOW).code == "key_size"
+    assert raises(VerifyError, send.verify, m, src, AR, now_at(NOW)).code == "key_size"
     m, src = forged_key_rtsolpr((1 << 1023) | 0xFFFF, 65537)   # 1024 bits: on to the signature
-    assert raises(VerifyError, send.verify, m, src, AR, NOW).args[0] == "bad signature"
+    assert raises(VerifyError, send.verify, m, src, AR, now_at(NOW)).args[0] == "bad signature"
 
 
 def test_public_exponent_bounded():
     n = key("rsa1024_b.pem")[0].n
     for e in ((1 << 40) + 1, 65536, 1):
         m, src = forged_key_rtsolpr(n, e)
-        assert raises(VerifyError, send.verify, m, src, AR, NOW).code == "key_exponent"
+        assert raises(VerifyError, send.verify, m, src, AR, now_at(NOW)).code == "key_exponent"
     m, src = forged_key_rtsolpr(n, (1 << 32) + 1)               # odd but above 2^32
-    assert raises(VerifyError, send.verify, m, src, AR, NOW).code == "key_exponent"
+    assert raises(VerifyError, send.verify, m, src, AR, now_at(NOW)).code == "key_exponent"
     m, src = forged_key_rtsolpr(n, (1 << 32) - 1)               # largest odd e allowed
-    assert raises(VerifyError, send.verify, m, src, AR, NOW).args[0] == "bad signature"
+    assert raises(VerifyError, send.verify, m, src, AR, now_at(NOW)).args[0] == "bad signature"
 
 
 def test_timestamp_units():

@@ -24,7 +24,7 @@ import click
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa as crsa, utils
 
-from fmipkey import config, identity, send
+from fmipkey import clock, config, identity, send
 from fmipkey.crypto import cga
 from fmipkey.errors import ParseError
 from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
@@ -63,6 +63,7 @@ def mn_loop(bundle, until, start_at=0.0, once=False):
     poll = select.poll()
     poll.register(link.fileno(), select.POLLIN)
     results, seq = [], None
+    clk = clock.Clock()
     while time.time() < start_at:
         time.sleep(0.001)
     while time.time() < until:
@@ -71,7 +72,7 @@ def mn_loop(bundle, until, start_at=0.0, once=False):
             mn.fbus.seq = seq
         t0 = time.time()
         keyed = None
-        out = mn.start(t0)
+        out = mn.start(clk.now())
         last_tick = t0
         while True:
             for pkt in out:
@@ -83,15 +84,15 @@ def mn_loop(bundle, until, start_at=0.0, once=False):
             if poll.poll(20):
                 r = link.recv()
                 while r is not None:
-                    out.extend(mn.handle(r[0], time.time()) or ())
+                    out.extend(mn.handle(r[0], clk.now()) or ())
                     r = link.recv()
             now = time.time()
             if now - last_tick >= 0.02:
                 last_tick = now
-                out.extend(mn.tick(now) or ())
+                out.extend(mn.tick(clk.now()) or ())
             if mn.state == KEYED and keyed is None:
                 keyed = time.time() - t0
-                out.extend(mn.fbu(mn.router, ncoa, time.time()))
+                out.extend(mn.fbu(mn.router, ncoa, clk.now()))
         seq = mn.fbus.seq
         results.append((t0, keyed, time.time() - t0 if mn.state == DONE else None))
         if once:
@@ -368,7 +369,7 @@ class Attacks:
         from fmipkey.crypto import der
         body = _hk_request_body(self.rng, der.encode_spki(hk.public))
         msg = send.message(ident.addr, ALL_ROUTERS, body, ident.key, cga_params=ident.cga_params,
-                           now=time.time(), nonce=os.urandom(6))
+                           now=clock.at(time.time()), nonce=os.urandom(6))
         return [_frame(self.mcast, ident.addr, ALL_ROUTERS, msg)]
 
     def rtsolpr_unsecured(self, n):

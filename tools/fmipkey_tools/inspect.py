@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fmipkey import badf, net, send
+from fmipkey import badf, clock, net, send
 from fmipkey.crypto import cga, der, rsa, x509
 from fmipkey.errors import CryptoError, ParseError, VerifyError
 from fmipkey.wire import certpath, fmip, icmp6, mh, names, ndopt
@@ -197,14 +197,14 @@ class Checks:
         if rec["checks"]["signature"]["result"] != "ok":
             # Without a good signature the cache must not learn this timestamp: only look.
             try:
-                self.timestamps.check(src, ts, now)
+                self.timestamps.check(src, ts, clock.at(now))
                 check(rec, "timestamp", "ok", offset)
             except VerifyError as e:
                 check(rec, "timestamp", "failed", "%s (%s)" % (e.args[0], offset))
             return
         try:
-            send.check_fresh(s, src, now, timestamps=self.timestamps, nonce=expect, solicitation=solicitation)
-            self.timestamps.accept(src, ts, now)
+            send.check_fresh(s, src, clock.at(now), timestamps=self.timestamps, nonce=expect, solicitation=solicitation)
+            self.timestamps.accept(src, ts, clock.at(now))
             if expect is not None:
                 check(rec, "nonce", "ok", "echoes the solicitation's nonce")
                 check(rec, "timestamp", "ok", "%s (the nonce echo replaces the window check)" % offset)
@@ -221,7 +221,7 @@ class Checks:
                 result, detail = "unchecked", "give --trust-anchor CERT to validate it"
             else:
                 try:
-                    leaf = x509.validate_path(certs, self.anchors, now)
+                    leaf = x509.validate_path(certs, self.anchors, int(now))
                     result, detail = "ok", "%s, valid at capture time" % leaf.name()
                 except (ParseError, VerifyError) as e:
                     result, detail = "failed", e.args[0]

@@ -29,7 +29,7 @@ class Binder:
         self.bindings = {}            # PCoA -> Binding; FBU sequence numbers live in the keystore
 
     def expire(self, now):
-        for p in [p for p in self.bindings if self.bindings[p].expiry <= now]:
+        for p in [p for p in self.bindings if self.bindings[p].expiry <= now.s]:
             del self.bindings[p]
 
     def fbu(self, ip, home, m, now):
@@ -41,7 +41,7 @@ class Binder:
         pcoa = bytes(home)
         ncoa = bytes(m.alt_coa) if m.alt_coa is not None else src
         # rfc5269 3.5: the key is found by the care-of CGA in the Home Address option
-        rec = self.keystore.get(pcoa, now)
+        rec = self.keystore.get(pcoa, now.s)
         if rec is None:
             return self._refuse(src, m, pcoa, None, ncoa, PROHIBITED, "no_key", "no live handover key")
         key, at, kexp = rec
@@ -53,7 +53,7 @@ class Binder:
         # FBack leaves), so a replayed FBU is refused after a deregistration, an expired
         # binding or a restart: the BADF binds every FBU to that key.
         b = self.bindings.get(pcoa)
-        if b is not None and b.expiry <= now:
+        if b is not None and b.expiry <= now.s:
             b = None
         last = self.keystore.last_seq(pcoa)
         if last is not None:
@@ -62,11 +62,11 @@ class Binder:
             # retransmission, acknowledged again only while it would change nothing.
             unchanged = b is None if m.lifetime == 0 else b is not None and b.ncoa == ncoa
             if d == 0 and unchanged:
-                return [self._fback(src, m, rec, ncoa, ACCEPTED, int(b.expiry - now) if b else 0)]
+                return [self._fback(src, m, rec, ncoa, ACCEPTED, b.expiry - now.s if b else 0)]
             if d == 0 or d >= 0x8000:                                         # rfc3775 9.5.1
                 return self._refuse(src, m, pcoa, rec, ncoa, UNSPECIFIED_REASON, "seq",
                                     "sequence number %d not newer than %d" % (m.seq, last))
-        expiry = min(now + m.lifetime, kexp)   # forwarding ends with the key (rfc5269 3.6)
+        expiry = min(now.s + m.lifetime, kexp)   # forwarding ends with the key (rfc5269 3.6)
         if m.lifetime == 0:
             self.bindings.pop(pcoa, None)
         else:
@@ -76,7 +76,7 @@ class Binder:
                     return self._refuse(src, m, pcoa, rec, ncoa, NO_RESOURCES, "full", "binding table full")
             self.bindings[pcoa] = Binding(ncoa, expiry)
         self.keystore.accept_seq(pcoa, m.seq)
-        life = int(expiry - now)
+        life = expiry - now.s
         self.report.count("fbu.accepted")
         self.report.event(FbuAccepted(pcoa, ncoa, life))
         return [self._fback(src, m, rec, ncoa, ACCEPTED, life)]

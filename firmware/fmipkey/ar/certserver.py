@@ -8,7 +8,7 @@ from fmipkey.events import CpaSent
 from fmipkey.wire import certpath, icmp6, ndopt
 
 
-LOAD_HOLD = const(2)      # s of all-nodes-only answers after the CPA budget ran short
+LOAD_HOLD = const(2000)   # ms of all-nodes-only answers after the CPA budget ran short
 
 
 class PathCert:
@@ -35,7 +35,7 @@ class CertPathServer:
         self.path = path
         self._rate = TokenBucket(max_cpa_rate)
         self._pending = -1        # next component of a paced all-nodes advertisement, -1 none
-        self._loaded_until = 0    # until then, CPSs get the all-nodes advertisement only
+        self._loaded_until = 0     # (now.ms, never negative) until then, CPSs get the all-nodes advertisement only
 
     def tick(self, now):
         """The paced all-nodes CPA components that are due."""
@@ -75,13 +75,13 @@ class CertPathServer:
             if m.component >= len(path):
                 return r.drop("cps_component")
             comps = (m.component,)
-        if src == icmp6.UNSPECIFIED or now < self._loaded_until or self._rate.available(now) < (len(comps) or 1):
+        if src == icmp6.UNSPECIFIED or now.ms < self._loaded_until or self._rate.available(now) < (len(comps) or 1):
             # rfc3971 6.4.5: unspecified source, or over MAX_CPA_RATE: the whole path to
             # all-nodes, paced by tick(). Under load every CPS for LOAD_HOLD s more only asks
             # for that one advertisement: answers to single solicitations would spend the
             # budget first and starve it, and one serves any number of soliciting MNs.
             if src != icmp6.UNSPECIFIED:
-                self._loaded_until = now + LOAD_HOLD
+                self._loaded_until = now.ms + LOAD_HOLD
             if self._pending < 0 and self.path:
                 self._pending = len(self.path) - 1
                 r.count("cpa.deferred")

@@ -77,10 +77,10 @@ class KeyIssuer:
                                 % (hkepk.bits, v.key.bits))
         if at not in badf.ALGS:
             at = 1                           # unsupported: the stronger one we have
-        old = self.keystore.get(src, now)
+        old = self.keystore.get(src, now.s)
         owner = bytes(v.key_hash[:OWNER_LEN])
         # Sec 0 CGAs cost nothing to mint: without a cap one RSA key could fill the store
-        if old is None and self.keystore.owned(owner, now) >= s.keys_per_pubkey:
+        if old is None and self.keystore.owned(owner, now.s) >= s.keys_per_pubkey:
             return self._refuse(src, "per_key", "%d live keys for its public key already" % s.keys_per_pubkey)
         if old is None and mac is not None and self._per_lla(mac) >= s.keys_per_lla:
             return self._refuse(src, "per_lla", "%d provisional keys for its link-layer address already"
@@ -89,7 +89,7 @@ class KeyIssuer:
         # only ever to the public key it was issued to
         evicted = self.keystore.evicted
         try:
-            rec = self.keystore.issue(src, at, now, owner)
+            rec = self.keystore.issue(src, at, now.s, owner)
         except VerifyError as e:
             return self._refuse(src, e.code, e.args[0])
         if rec is None:
@@ -104,7 +104,7 @@ class KeyIssuer:
             enc = rsa.encrypt(hkepk, key)
         except CryptoError as e:
             return self._refuse(src, "encrypt", e.args[0])
-        life = min(max(expiry - int(now), 1), 65535)
+        life = min(max(expiry - now.s, 1), 65535)
         self.report.count("keys.reused" if reused else "keys.issued")
         self.report.event(KeyIssued(src, at, life, reused))
         return ndopt.hk_reply(at, life, enc)

@@ -90,7 +90,7 @@ class MobileNode:
         """FBU from the previous care-of CGA to the PAR, authenticated with its handover key."""
         par = bytes(par_addr)
         hk = self.keys.get((par, self.addr))
-        if hk is None or hk.expiry <= now:
+        if hk is None or hk.expiry <= now.s:
             return self._fail(Failed("fbu-no-key", "no live handover key for this PAR", par))
         if self.keyreq.hkepk is not None:
             self.keyreq.hkepk.handovers += 1
@@ -132,7 +132,7 @@ class MobileNode:
             return []
         self.router = bytes(ip.src)
         self.discovery.paths = None
-        for k in [k for k in self.keys if self.keys[k].expiry <= now]:
+        for k in [k for k in self.keys if self.keys[k].expiry <= now.s]:
             del self.keys[k]
         self.keys[(self.router, self.addr)] = hk
         self._go("key")
@@ -165,7 +165,7 @@ class MobileNode:
                 self.report.event(RefreshFailed())
             else:
                 out.extend(d)
-        elif kr.refresh is not None and now >= kr.refresh:
+        elif kr.refresh is not None and now.ms >= kr.refresh:
             out.extend(self._solicit(now))
         d = self.fbus.tick(now)
         if d is None:

@@ -11,7 +11,7 @@ from fmipkey.wire import certpath, icmp6, ndopt
 MAX_SOURCES = const(3)       # CPA sources collected at once; the oldest makes room
 MAX_PATH = const(4)          # certificates kept per source: with MAX_SOURCES, bounds memory
 MAX_KEYS = const(4)          # certified router keys kept; the oldest makes room
-CPS_RETRY = const(1)         # rfc3971 10.1: 1 s doubling, give up after CPS_RETRY_MAX
+CPS_RETRY = const(1000)      # ms; rfc3971 10.1: 1 s doubling, give up after CPS_RETRY_MAX
 CPS_RETRIES = const(3)       # 1 + 2 + 4 + 8 = 15 s = CPS_RETRY_MAX
 MAX_REJECTED = const(4)      # refused sets remembered per source, so none is validated twice
 PATH_TRIES = const(2)        # validations per source per CPS we send: a forged set that
@@ -115,7 +115,7 @@ class PathDiscovery:
         p.tries -= 1
         s = self.node.settings
         try:
-            leaf = x509.validate_path([p.certs[k] for k in p.certs], self.anchors, now, s.rsa_min_bits, s.rsa_max_bits)
+            leaf = x509.validate_path([p.certs[k] for k in p.certs], self.anchors, now.s, s.rsa_min_bits, s.rsa_max_bits)
             if not x509.covers(leaf, s.prefix + bytes(8), 64):
                 raise VerifyError("router certificate does not cover the link prefix", "prefix")
         except (ParseError, VerifyError) as e:

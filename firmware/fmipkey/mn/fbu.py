@@ -7,7 +7,7 @@ from fmipkey.engine import Retx
 from fmipkey.mn.discovery import rand16
 from fmipkey.wire import mh
 
-FBU_TIMEOUT = const(1)       # rfc3775 INITIAL_BINDACK_TIMEOUT, doubled per retransmission
+FBU_TIMEOUT = const(1000)    # ms; rfc3775 INITIAL_BINDACK_TIMEOUT, doubled per retransmission
 FBU_LIFETIME = const(300)    # binding lifetime the FBU asks for, s
 _RESYNC = (0x8000, 0x4000, 0xC000)  # FBU sequence offsets tried after a refusal (see fback)
 

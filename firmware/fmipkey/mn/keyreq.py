@@ -2,6 +2,7 @@
 # Request under a handover key encryption key pair (HKEPK), and the key taken from the
 # PrRtAdv signed by a certified router key.
 from fmipkey import badf, send
+from fmipkey.compat import const
 from fmipkey.crypto import der, rsa
 from fmipkey.engine import Retx, TokenBucket
 from fmipkey.errors import CryptoError, ParseError, VerifyError
@@ -9,18 +10,18 @@ from fmipkey.events import HkepkRetired, KeyReceived, PrRtAdvRejected
 from fmipkey.mn.discovery import rand16
 from fmipkey.wire import fmip, icmp6, ndopt
 
-RTSOLPR_TIMEOUT = 0.1        # rfc5568 6.1.1: 100 ms, doubled before each retransmission
-REFRESH = 0.9                # ask for a new key at this fraction of its lifetime (rfc5269 3.3)
+RTSOLPR_TIMEOUT = const(100)  # ms; rfc5568 6.1.1: 100 ms, doubled before each retransmission
+REFRESH = const(90)           # ask for a new key at this percentage of its lifetime (rfc5269 3.3)
 
 
 class Hkepk:
     """The current handover key encryption key pair: private key, its DER SPKI, since when
-    it is used and how many handovers (FBUs) it served."""
+    it is used (Unix s) and how many handovers (FBUs) it served."""
 
     def __init__(self, priv, now):
         self.priv = priv
         self.spki = der.encode_spki(priv.public)
-        self.since = now
+        self.since = now.s
         self.handovers = 0
 
 
@@ -52,7 +53,7 @@ class KeyRequest:
         self._pool_next = 0          # pool keys before this index are used up
         self.hkepk = None            # the current Hkepk
         self.sol = None              # the outstanding _Solicit
-        self.refresh = None          # when to ask for a new key
+        self.refresh = None          # when to ask for a new key (now.ms)
         self._rate = TokenBucket(node.settings.max_rtsolpr_rate)   # MAX_RTSOLPR_RATE (rfc5568 6.1.1)
 
     def stop(self):
@@ -76,7 +77,7 @@ class KeyRequest:
         # Discard after HKEPK-LIFETIME or HKEPK-HANDOVERS, whichever comes first (rfc5269 3.1).
         s = self.node.settings
         h = self.hkepk
-        if h is not None and (now - h.since >= s.hkepk_lifetime or h.handovers >= s.hkepk_handovers):
+        if h is not None and (now.s - h.since >= s.hkepk_lifetime or h.handovers >= s.hkepk_handovers):
             self.hkepk = None
             self.node.report.event(HkepkRetired())
         return self.hkepk is not None or self._take_hkepk(now)
@@ -155,17 +156,17 @@ class KeyRequest:
         if len(key) != badf.key_len(at):
             return self._drop("key_length")
         self.sol = None
-        self.refresh = now + lifetime * REFRESH
+        self.refresh = now.ms + lifetime * (10 * REFRESH)
         r.count("keys.received")
         # The signature covers the source address: the key's holder is there (rfc5269 3.3:
         # keys indexed by the AR's address, the FBU's destination).
-        r.event(KeyReceived(src, node.addr, key, at, lifetime, now + lifetime))
-        return HandoverKey(key, at, now + lifetime)
+        r.event(KeyReceived(src, node.addr, key, at, lifetime, now.s + lifetime))
+        return HandoverKey(key, at, now.s + lifetime)
 
     def tick(self, now):
         """The outstanding RtSolPr's retransmission if due: packets, or None when it gave up."""
         t = self.sol.retx
-        if now >= t.due and t.left and not self._rate.available(now):
+        if now.ms >= t.due and t.left and not self._rate.available(now):
             t.due = self._rate.ready_at(now)      # held back by MAX_RTSOLPR_RATE
             return []
         d = t.check(now)

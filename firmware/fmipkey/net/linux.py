@@ -77,19 +77,18 @@ class Link:
         self.accept_only(self._types)
 
     def _tally(self, mac):
-        now = time.time()
-        sec = int(now)
+        sec = int(time.time())     # whole seconds: the port's own, only compared with themselves
         if sec != self._sec:
             self._sec = sec
             self._seen = {}
-            expired = [m for m in self._blocked if self._blocked[m] <= now]
+            expired = [m for m in self._blocked if self._blocked[m] <= sec]
             for m in expired:
                 del self._blocked[m]
             if expired:
                 self.accept_only(self._types, list(self._blocked))
         n = self._seen.get(mac, 0) + 1
         if n > self._flood_pps and mac not in self._blocked and len(self._blocked) < MAX_BLOCKED:
-            self._blocked[mac] = now + BLOCK_S
+            self._blocked[mac] = sec + BLOCK_S
             self.counters["link.flood_blocked"] += 1
             self.accept_only(self._types, list(self._blocked))
         elif len(self._seen) < MAX_TALLY or mac in self._seen:
