@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 
 import arfix  # noqa: E402
 from fmipkey import send  # noqa: E402
+from fmipkey.clock import at  # noqa: E402
 from timing import median_ms  # noqa: E402
 from fmipkey.wire import fmip, ndopt  # noqa: E402
 
@@ -37,12 +38,13 @@ CASES = {"rsa1024": ("rsa1024_a.pem", "rsa1024_b.pem", "rsa1024_pkcs8.pem"),
 MP_SETUP = """
 import gc, sys, time
 import arfix
+from fmipkey.clock import at
 ar = arfix.make_ar(ar_key="%s", max_prrtadv_rate=100000)   # the exchange's cost, not the rate limit
 pkt = bytes.fromhex(open("%s").read())
 mn = pkt[8:24]
 def one():
     ar.keystore.discard(mn)
-    return ar.handle(pkt, arfix.NOW)
+    return ar.handle(pkt, at(arfix.NOW))
 """
 
 MP_TIME = MP_SETUP + """
@@ -189,7 +191,7 @@ def main():
 
             def cpy():
                 ar.keystore.discard(mn.addr)
-                return ar.handle(pkt, arfix.NOW)
+                return ar.handle(pkt, at(arfix.NOW))
             assert arfix.hk_reply(arfix.prrtadv(cpy()[0])[1]) is not None
             out["cpython_exchange_%s_ms" % name] = median_ms(cpy, RUNS)
             out["openssl_rsa_ops_%s_ms" % name] = median_ms(openssl_exchange(ar_pem, pkt, hk_pem), RUNS)

@@ -40,6 +40,7 @@ WORKER = r"""
 import json
 import arfix
 from dualclock import median
+from fmipkey.clock import at
 from fmipkey.crypto import backend, der, rsa, x509
 from fmipkey.errors import VerifyError
 
@@ -76,7 +77,7 @@ def answer(pkt, counter):
     def one():
         n = ar.counters.get(counter, 0)
         ar.keystore.discard(mn.addr)
-        assert len(ar.handle(pkt, arfix.NOW)) == 1 and ar.counters[counter] == n + 1, ar.counters
+        assert len(ar.handle(pkt, at(arfix.NOW))) == 1 and ar.counters[counter] == n + 1, ar.counters
     return one
 
 print(json.dumps({

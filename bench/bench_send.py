@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 
 from fmipkey import send  # noqa: E402
+from fmipkey.clock import at  # noqa: E402
 from timing import median_ms  # noqa: E402
 from fmipkey.crypto import cga, der  # noqa: E402
 from fmipkey.wire import fmip, icmp6, ndopt  # noqa: E402
@@ -26,13 +27,14 @@ RUNS = 50
 MP_SCRIPT = """
 import gc, time, micropython
 from fmipkey import send
+from fmipkey.clock import at
 from fmipkey.wire import fmip
 AR = bytes.fromhex("%s")
 out = []
 for line in open("%s"):
     src, msg = [bytes.fromhex(x) for x in line.split()]
     def one():
-        return send.verify(fmip.parse(msg), src, AR, %d, None, None, None, True, 1024, 2048)
+        return send.verify(fmip.parse(msg), src, AR, at(%d), None, None, None, True, 1024, 2048)
     one()
     t = []
     for i in range(%d):
@@ -56,7 +58,7 @@ def signed_rtsolpr(pem):
     params = cga.encode(bytes(16), bytes.fromhex("fe80000000000000"), 0, spki)
     src = cga.address(params, 0)
     body = fmip.RtSolPr.emit(1, ndopt.fmip_lla(1, b"\x00\x11\x22\x33\x44\x55") + ndopt.hk_request(0, spki))
-    return src, bytes(send.message(src, AR, body, priv, cga_params=params, now=NOW, nonce=b"abcdef")), spki
+    return src, bytes(send.message(src, AR, body, priv, cga_params=params, now=at(NOW), nonce=b"abcdef")), spki
 
 
 
@@ -78,7 +80,7 @@ def main():
     out = {"unit": "ms median of %d, heap in bytes" % RUNS}
     for name, (src, msg, spki) in cases.items():
         out["cpython_verify_%s_ms" % name] = median_ms(
-            lambda: send.verify(fmip.parse(msg), src, AR, NOW, solicitation=True), RUNS)
+            lambda: send.verify(fmip.parse(msg), src, AR, at(NOW), solicitation=True), RUNS)
         out["openssl_verify_%s_ms" % name] = median_ms(openssl_verify(src, msg, spki), RUNS)
     with tempfile.TemporaryDirectory() as d:
         f = os.path.join(d, "msgs")

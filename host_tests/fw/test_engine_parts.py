@@ -1,6 +1,6 @@
 # The pieces the engines share (engine.py), the settings they get (config.Settings), the MN's
 # transition table and SEND's split verification, each on its own.
-from fwtest import raises
+from fwtest import now_at, raises
 from arfix import NOW, Node, key, rtsolpr
 from fmipkey import config, send
 from fmipkey.engine import MAX_EVENTS, Report, Retx, TokenBucket
@@ -11,10 +11,14 @@ from fmipkey.wire import fmip, icmp6
 
 def test_token_bucket_burst_then_rate():
     b = TokenBucket(2)
-    assert b.take(10) and b.take(10) and not b.take(10)     # a burst of `rate`
-    assert b.available(10.25) == 0 and not b.take(10.25)     # half a token back
-    assert b.ready_at(10.25) == 10.5 and b.take(10.5)
-    assert b.available(100) == 2                             # never more than `rate` saved up
+    t = now_at(10)
+    assert b.take(t) and b.take(t) and not b.take(t)         # a burst of `rate`
+    t = now_at(10.25)
+    assert b.available(t) == 0 and not b.take(t)             # half a token back
+    assert b.ready_at(t) == now_at(10.5).ms and b.take(now_at(10.5))
+    assert b.available(now_at(100)) == 2                     # never more than `rate` saved up
+    b = TokenBucket(3)                                       # 333.3 ms a token: ready_at rounds up
+    assert b.take(t) and b.take(t) and b.take(t) and b.ready_at(t) == t.ms + 334
 
 
 def test_report_keeps_the_newest_events():
@@ -26,11 +30,11 @@ def test_report_keeps_the_newest_events():
 
 
 def test_retx_doubles_then_gives_up():
-    t = Retx(b"pkt", 0, 1, 2)
+    t = Retx(b"pkt", now_at(0), 1000, 2)                    # timeouts in ms, from now.ms
     r = Report()
-    assert t.resend(0.99, r, "x") == [] and t.resend(1, r, "x") == [b"pkt"]
-    assert t.resend(2.99, r, "x") == [] and t.resend(3, r, "x") == [b"pkt"]
-    assert t.resend(7, r, "x") is None and r.counters["resent.x"] == 2
+    assert t.resend(now_at(0.999), r, "x") == [] and t.resend(now_at(1), r, "x") == [b"pkt"]
+    assert t.resend(now_at(2.999), r, "x") == [] and t.resend(now_at(3), r, "x") == [b"pkt"]
+    assert t.resend(now_at(7), r, "x") is None and r.counters["resent.x"] == 2
 
 
 def test_settings_are_typed_once():
@@ -63,7 +67,7 @@ def test_signature_and_freshness_apart():
     v = send.check_signature(m, s, mn.addr, dst)
     assert v.sec == 0 and v.timestamp == (NOW - 3600) << 16
     cache = send.Timestamps()
-    assert raises(VerifyError, send.check_fresh, s, mn.addr, NOW, cache).code == "timestamp_window"
-    assert raises(VerifyError, send.verify, m, mn.addr, dst, NOW, cache).code == "timestamp_window"
+    assert raises(VerifyError, send.check_fresh, s, mn.addr, now_at(NOW), cache).code == "timestamp_window"
+    assert raises(VerifyError, send.verify, m, mn.addr, dst, now_at(NOW), cache).code == "timestamp_window"
     assert cache.peers == {}
-    send.check_fresh(s, mn.addr, NOW - 3600, cache, solicitation=True)
+    send.check_fresh(s, mn.addr, now_at(NOW - 3600), cache, solicitation=True)
