@@ -22,10 +22,11 @@ class Now:
 
 class Clock:
     """Readings of a `time` module (the port's, or a test's): its epoch found from
-    time.gmtime(0), its wall clock in whole seconds (all a board's RTC may give), ticks_ms
-    and ticks_diff for intervals (CPython: time.monotonic). The sub-second part of `now`
-    comes from ticks: the ticks at which the wall clock was first seen in its current
-    second (so it lags by at most the time between two readings, never leads)."""
+    time.gmtime(0), its wall clock, ticks_ms and ticks_diff for intervals (CPython:
+    time.monotonic). The wall clock in integer nanoseconds where the port has time_ns (the
+    unix and esp32 ports, CPython); else whole seconds from time(), all some RTCs give, and
+    the sub-second part of `now` from ticks: the ticks at which the wall clock was first
+    seen in its current second (so it lags by at most the time between two readings)."""
 
     def __init__(self, tm=time):
         self._tm = tm
@@ -34,6 +35,7 @@ class Clock:
             self._ticks, self._diff = tm.ticks_ms, tm.ticks_diff
         else:
             self._ticks, self._diff = (lambda: int(tm.monotonic() * 1000)), (lambda a, b: a - b)
+        self._ns = getattr(tm, "time_ns", None)
         self._t = self._ticks()
         self._ms = 0      # ticks_ms wraps (2^30 ms, 12 days, on 32-bit ports): this does not
         self._s = None    # the wall second last seen, and self._ms when it was first seen
@@ -41,6 +43,8 @@ class Clock:
 
     def unix(self):
         """Integer Unix seconds now."""
+        if self._ns is not None:
+            return self._ns() // 1000000000 + self.epoch
         return int(self._tm.time()) + self.epoch
 
     def now(self):
@@ -48,6 +52,9 @@ class Clock:
         t = self._ticks()
         self._ms += self._diff(t, self._t)
         self._t = t
+        if self._ns is not None:
+            ns = self._ns()
+            return Now(ns // 1000000000 + self.epoch, self._ms, ns // 1000000 % 1000)
         s = self.unix()
         if s != self._s:
             self._s, self._s_ms = s, self._ms

@@ -61,6 +61,24 @@ def test_unix_seconds_from_a_2000_epoch_and_the_fraction_from_ticks():
     assert send.timestamp(n) >> 16 != tm.time()           # the port's own seconds would be 30 years off
 
 
+class Port2000ns(Port2000):
+    """The same port with time_ns (integer nanoseconds since its epoch), as the esp32 port has."""
+
+    def time_ns(self):
+        return (self.unix_ms - EPOCH_2000 * 1000) * 1000000 + 123
+
+
+def test_the_fraction_from_time_ns_where_the_port_has_it():
+    tm = Port2000ns(NOW * 1000 + 400, 5)
+    c = Clock(tm)
+    n = c.now()
+    assert (n.s, n.sub, c.unix()) == (NOW, 400, NOW)       # exact from the first reading
+    tm.advance(1750)
+    n = c.now()
+    assert (n.s, n.sub, n.ms) == (NOW + 2, 150, 1750)
+    assert send.timestamp(n) == ((NOW + 2) << 16) + 150 * 65536 // 1000
+
+
 def test_certificate_validity_in_unix_time():
     tm = Port2000(NOW * 1000, 0)
     path = [x509.parse(d) for d in chain()]
