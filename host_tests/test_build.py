@@ -35,6 +35,8 @@ def test_cli_prints_sizes_per_module_and_total(tmp_path):
     line = next(l for l in result.output.splitlines() if "fmipkey/config.py" in l)
     assert str(config_src) in line and str(config_mpy) in line
     assert "total" in result.output
+    mpy_total = sum(p.stat().st_size for p in (tmp_path / "fmipkey").rglob("*.mpy"))
+    assert "frozen into an ESP32 image (boards/esp32/manifest.py): about %d bytes of flash" % mpy_total in result.output
 
 
 def test_stale_mpy_removed(tmp_path):

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from fmipkey import badf
 from fmipkey.crypto import cga
 from fmipkey_tools import board, build, flash
 from fmipkey_tools.cga import spki_of
@@ -364,8 +363,7 @@ def test_console_keys_lists_ids_never_key_bytes(fw, bundle, tmp_path):
     secrets = {}
     for i, at in ((1, 0), (2, 1)):
         cga = bytes.fromhex("20010db8000100000000000000000000")[:15] + bytes([i])
-        secrets[cga] = bytes([0xA0 + i]) * badf.key_len(at)
-        store.put(cga, secrets[cga], at, now)
+        secrets[cga] = store.issue(cga, at, int(now))[0]
     dev = tmp_path / "flash"
     dev.mkdir()
     store.save(str(dev / "keystore.bin"))

@@ -72,3 +72,21 @@ def create_private(path):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     elif hasattr(os, "system"):  # the unix port has neither os.open nor chmod; its shell has umask
         os.system("umask 077 && : > '%s'" % path)
+
+
+def on_fat(path):
+    """True when `path` is on a FAT file system (a board's vfs mount), where a rename over a
+    file is not atomic; False on littlefs, POSIX, or a port with no mount list to ask."""
+    try:
+        import vfs
+        mounts = vfs.mount()
+    except (ImportError, AttributeError, TypeError, OSError):
+        return False
+    if path[:1] != "/":
+        path = os.getcwd().rstrip("/") + "/" + path
+    fs, best = None, -1
+    for f, point in mounts:
+        p = point.rstrip("/")
+        if (path.startswith(p + "/") or path == p) and len(p) > best:
+            fs, best = f, len(p)
+    return type(fs).__name__ == "VfsFat"

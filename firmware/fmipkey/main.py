@@ -16,7 +16,7 @@ import select
 import sys
 import time
 
-from fmipkey.compat import const, create_private, exists
+from fmipkey.compat import const, create_private, exists, on_fat
 from fmipkey import config, events, identity, nvs
 from fmipkey.clock import Clock
 from fmipkey.crypto import backend
@@ -166,6 +166,10 @@ def _load_ar(d, bundle, ident):
     from fmipkey.ar import AccessRouter
     from fmipkey.keystore import KeyStore
     cfg = bundle.cfg
+    if on_fat(bundle.path(cfg["keystore_file"])):
+        raise ConfigError("keystore_file %s is on a FAT file system, where replacing a file is not atomic (a power"
+                          " loss could lose every key): format the board's vfs partition littlefs"
+                          " (boards/esp32/partitions-fmipkey.csv)" % cfg["keystore_file"])
     certs = [c.der for c in identity.certificates(bundle.dir, cfg["certs_file"])]
     in_nvs = nvs.name(cfg["device_key_file"])  # ESP32: provision --nvs
     device_key = nvs.read(in_nvs) if in_nvs else bundle.read(cfg["device_key_file"])

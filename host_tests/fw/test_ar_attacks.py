@@ -11,7 +11,6 @@ from fwtest import now_at
 
 MN = Node("rsa1024_b.pem")
 HKEPK = key("rsa1024_pkcs8.pem")
-KEY0 = bytes(range(20))
 ATTACKER = bytes.fromhex("fe800000000000000000000000000bad")
 
 
@@ -19,14 +18,14 @@ def test_forged_fbu_refused_without_badf():
     # The victim's PCoA and next sequence number, the authenticator junk: the refusal used
     # to carry a valid BADF under the victim's key, for the attacker to play to the MN.
     ar = make_ar()
-    ar.keystore.put(MN.addr, KEY0, 0, NOW)
+    key0 = ar.keystore.issue(MN.addr, 0, NOW)[0]
     out = ar.handle(fbu(MN.addr, ar.addr, bytes(20), 0, seq=8, src=ATTACKER), now_at(NOW))
     assert len(out) == 1
     h, home, m = mh.parse_packet(out[0])
     assert bytes(h.dst) == ATTACKER and m.type == mh.FBACK and m.status == 129 and m.seq == 8
     assert m.badf is None
     assert ar.counters["fbu.rejected.badf"] == 1 and ar.bindings == {}
-    assert ar.keystore.last_seq(MN.addr) is None and ar.keystore.get(MN.addr, NOW)[0] == KEY0
+    assert ar.keystore.last_seq(MN.addr) is None and ar.keystore.get(MN.addr, NOW)[0] == key0
 
 
 def test_mn_ignores_the_refusal_of_a_forged_fbu():
@@ -74,11 +73,11 @@ def test_key_handed_only_to_its_owner():
     # The CGA's key was issued to another public key (a second preimage of a Sec 0 address):
     # a request that verifies with this one gets no key, and the stored one stays.
     ar = make_ar()
-    ar.keystore.put(MN.addr, KEY0, 0, NOW, b"\x01" * 8)
+    key0 = ar.keystore.issue(MN.addr, 0, NOW, b"\x01" * 8)[0]
     before = entries(ar)
     refused(ar, rtsolpr(MN, ar.addr, HKEPK.public))
     assert ar.counters["keys.refused.owner"] == 1 and "keys.reused" not in ar.counters
-    assert entries(ar) == before and ar.keystore.get(MN.addr, NOW)[0] == KEY0
+    assert entries(ar) == before and ar.keystore.get(MN.addr, NOW)[0] == key0
     # its owner still gets it
     ar = make_ar()
     exchange(ar, rtsolpr(MN, ar.addr, HKEPK.public))

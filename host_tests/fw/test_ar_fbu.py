@@ -9,15 +9,13 @@ from fmipkey.wire import mh
 from fwtest import now_at
 
 MN = Node("rsa1024_b.pem")
-KEY0 = bytes(range(20))
-KEY1 = bytes(range(100, 132))
 NCOA2 = NCOA[:15] + b"\x78"
 
 
 def keyed(at=0, **cfg):
+    """An AR that issued MN a key of AT `at` (at NOW), and that key."""
     ar = make_ar(**cfg)
-    ar.keystore.put(MN.addr, KEY1 if at else KEY0, at, NOW)
-    return ar
+    return ar, ar.keystore.issue(MN.addr, at, NOW)[0]
 
 
 def fback(ar, out, dst=MN.addr):
@@ -36,8 +34,8 @@ def badf_ok(m, key, at, coa, par):
 
 
 def test_valid_fbu_sets_the_binding():
-    for at, key in ((0, KEY0), (1, KEY1)):
-        ar = keyed(at)
+    for at in (0, 1):
+        ar, key = keyed(at)
         m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, key, at, seq=5), now_at(NOW)))
         assert m.status == 0 and m.seq == 5 and m.lifetime == 300 and badf_ok(m, key, at, NCOA, ar.addr)
         assert list(ar.bindings) == [MN.addr] and binding(ar, MN.addr) == (NCOA, NOW + 300)
@@ -46,7 +44,7 @@ def test_valid_fbu_sets_the_binding():
 
 def test_fbu_from_the_new_link():
     # source = NCoA, no Alternate CoA: the NCoA is the source, the FBack goes there
-    ar = keyed()
+    ar, KEY0 = keyed()
     m, off = mh.Fbu.emit(1, 60, auth_len=12)
     m[off:] = hmac.digest("sha1", KEY0, mh.mac_data(m, off, NCOA, ar.addr))[:12]
     out = ar.handle(mh.packet(NCOA, ar.addr, m, home=MN.addr), now_at(NOW))
@@ -65,39 +63,39 @@ def rejected(ar, pkt, status, reason, now=NOW, key=None, at=0, dst=MN.addr):
 
 
 def test_unknown_key():
-    ar = keyed()
+    ar, KEY0 = keyed()
     other = Node("rsa1024_b.pem", bytes(15) + b"\x01")
     rejected(ar, fbu(other.addr, ar.addr, KEY0, 0), 129, "no_key", dst=other.addr)
 
 
 def test_tampered_and_wrong_mac():
-    ar = keyed()
+    ar, KEY0 = keyed()
     # refused without a BADF: an authenticator is made only for an FBU whose own verified (issue 13)
     rejected(ar, fbu(MN.addr, ar.addr, KEY0, 0, tamper=9), 129, "badf")     # lifetime octet
-    ar = keyed()
+    ar, KEY0 = keyed()
     rejected(ar, fbu(MN.addr, ar.addr, bytes(20), 0), 129, "badf")
-    ar = keyed(1)
+    ar, KEY1 = keyed(1)
     rejected(ar, fbu(MN.addr, ar.addr, KEY1, 0), 129, "badf")      # AT 0 MAC for an AT 1 key
 
 
 def test_expired_key():
-    ar = keyed()
+    ar, KEY0 = keyed()
     rejected(ar, fbu(MN.addr, ar.addr, KEY0, 0), 129, "no_key", now=NOW + 43200)
     assert len(ar.keystore) == 0
 
 
 def test_missing_badf_and_home_address():
-    ar = keyed()
+    ar, KEY0 = keyed()
     m, _ = mh.Fbu.emit(1, 300, alt_coa=NCOA, auth_len=0)
     rejected(ar, mh.packet(MN.addr, ar.addr, m, home=MN.addr), 129, "badf")
-    ar = keyed()
+    ar, KEY0 = keyed()
     m, off = mh.Fbu.emit(1, 300, alt_coa=NCOA)
     m[off:] = hmac.digest("sha1", KEY0, mh.mac_data(m, off, NCOA, ar.addr))[:12]
     rejected(ar, mh.packet(MN.addr, ar.addr, m), 129, "no_home")
 
 
 def test_sequence_numbers():
-    ar = keyed()
+    ar, KEY0 = keyed()
     fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=0xFFFF), now_at(NOW)))
     m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=1, ncoa=NCOA2), now_at(NOW + 1)))   # wraps: newer
     assert m.status == 0 and binding(ar, MN.addr) == (NCOA2, NOW + 301)
@@ -113,11 +111,11 @@ def test_sequence_numbers():
 
 
 def test_bindings_expire_and_are_bounded():
-    ar = keyed(keystore_max=1)
+    ar, KEY0 = keyed(keystore_max=1)
     fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0), now_at(NOW)))
     ar.keystore.discard(MN.addr)
     other = Node("rsa1024_b.pem", bytes(15) + b"\x01")
-    ar.keystore.put(other.addr, KEY0, 0, NOW)
+    KEY0 = ar.keystore.issue(other.addr, 0, NOW)[0]
     m = fback(ar, ar.handle(fbu(other.addr, ar.addr, KEY0, 0), now_at(NOW + 1)), other.addr)
     assert m.status == 130 and ar.counters["fbu.rejected.full"] == 1 and list(ar.bindings) == [MN.addr]
     assert ar.tick(now_at(NOW + 299)) == [] and MN.addr in ar.bindings
@@ -127,7 +125,7 @@ def test_bindings_expire_and_are_bounded():
 
 
 def test_not_ours_checksum_and_fback_ignored():
-    ar = keyed()
+    ar, KEY0 = keyed()
     assert ar.handle(fbu(MN.addr, NCOA, KEY0, 0), now_at(NOW)) == [] and ar.counters["dropped.not_ours"] == 1
     p = bytearray(fbu(MN.addr, ar.addr, KEY0, 0))
     p[-1] ^= 1                                             # checksum no longer matches
@@ -144,7 +142,7 @@ def accepted(ar, pkt, now, lifetime=300):
 
 
 def test_replay_after_deregistration_refused():
-    ar = keyed()
+    ar, KEY0 = keyed()
     old = fbu(MN.addr, ar.addr, KEY0, 0, seq=5)
     accepted(ar, old, NOW)
     dereg = fbu(MN.addr, ar.addr, KEY0, 0, seq=6, lifetime=0)
@@ -157,7 +155,7 @@ def test_replay_after_deregistration_refused():
 
 
 def test_replay_after_binding_expiry_refused():
-    ar = keyed()
+    ar, KEY0 = keyed()
     old = fbu(MN.addr, ar.addr, KEY0, 0, seq=5)
     accepted(ar, old, NOW)
     ar.tick(now_at(NOW + 300))
@@ -167,7 +165,7 @@ def test_replay_after_binding_expiry_refused():
 
 def test_replay_after_restart_refused():
     path = "/tmp/fk_arfbu_%s" % "".join("%02x" % b for b in os.urandom(6))
-    ar = keyed()
+    ar, KEY0 = keyed()
     old = fbu(MN.addr, ar.addr, KEY0, 0, seq=5)
     accepted(ar, old, NOW)
     assert ar.keystore_dirty      # the accepted sequence number is to be saved with the key
@@ -182,6 +180,6 @@ def test_replay_after_restart_refused():
 
 
 def test_binding_lifetime_capped_at_the_key_lifetime():
-    ar = keyed()
+    ar, KEY0 = keyed()
     accepted(ar, fbu(MN.addr, ar.addr, KEY0, 0, seq=1, lifetime=600), NOW + 43000, 200)
     assert binding(ar, MN.addr) == (NCOA, NOW + 43200)

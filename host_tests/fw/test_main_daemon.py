@@ -145,3 +145,45 @@ def test_daemon_runs_the_engine_in_unix_time_on_a_2000_epoch_port():
             assert len(main.Daemon({"bundle": b, "export": False}, FakeLink(b + "/keystore.bin"), Clock(tm)).ks) == keys
     finally:
         remove(b)
+
+
+class _Mount:
+    def __init__(self, mounts):
+        self._mounts = mounts
+
+    def mount(self):
+        return self._mounts
+
+
+class VfsFat:
+    pass
+
+
+class VfsLfs2:
+    pass
+
+
+def test_key_store_on_fat_refused_littlefs_taken():
+    # A board's vfs (MicroPython's mount list, faked): os.rename over a file is atomic on
+    # littlefs, not on FAT, so an AR whose key store would live on FAT does not start.
+    import sys
+    from fmipkey.errors import ConfigError
+    from fwtest import raises
+    b = bundle()
+    saved = sys.modules.get("vfs")
+    try:
+        for fs, ok in ((VfsLfs2(), True), (VfsFat(), False)):
+            sys.modules["vfs"] = _Mount([(VfsLfs2(), "/"), (fs, b)])
+            if ok:
+                assert len(daemon(b).ks) == 0
+            else:
+                e = raises(ConfigError, daemon, b)
+                assert "FAT" in e.args[0] and "littlefs" in e.args[0]
+        sys.modules["vfs"] = _Mount([(VfsFat(), "/fat")])        # FAT elsewhere: not the store's
+        assert len(daemon(b).ks) == 0
+    finally:
+        if saved is None:
+            del sys.modules["vfs"]
+        else:
+            sys.modules["vfs"] = saved
+        remove(b)

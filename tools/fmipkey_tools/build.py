@@ -86,3 +86,13 @@ def cli(out):
     report = build(out)
     Console().print(size_table(report))
     click.echo("built %d modules into %s" % (len(report), out / PACKAGE))
+    click.echo(frozen_note(report))
+
+
+def frozen_note(report):
+    """What freezing the package into an ESP32 image (boards/esp32/manifest.py) costs, as far
+    as it can be told without building one: the image holds the same bytecode as the .mpy
+    files, in flash, so their total estimates the flash; the heap keeps only the objects an
+    import makes (bench_heap estimates those)."""
+    return ("frozen into an ESP32 image (boards/esp32/manifest.py): about %d bytes of flash, estimated as the "
+            ".mpy total (same bytecode; no image is built here)" % sum(r[2] for r in report))
