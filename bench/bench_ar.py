@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 
 import arfix  # noqa: E402
 from fmipkey import send  # noqa: E402
+from fmipkey.ar.admission import REPLAY_MAX  # noqa: E402
 from fmipkey.clock import at  # noqa: E402
 from timing import median_ms  # noqa: E402
 from fmipkey.wire import fmip, ndopt  # noqa: E402
@@ -33,18 +34,28 @@ CASES = {"rsa1024": ("rsa1024_a.pem", "rsa1024_b.pem", "rsa1024_pkcs8.pem"),
          "rsa2048": ("rsa2048_a.pem", "rsa2048_b.pem", "rsa2048_a.pem")}   # AR key, MN CGA key, HKEPK
 # The 2048 case reuses the AR's key as the MN's HKEPK: only its size matters to the AR.
 
-# Shared by the timing and the heap runs: an AR and the RtSolPr bytes; one() is one exchange
+# The AR's admission limits opened up: the bench measures an exchange's cost at one `now`,
+# not the rate limits (their own tests are test_ar_admission.py).
+OPEN = dict(max_prrtadv_rate=100000, max_verify_rate=100000, source_rate=100000)
+# More distinct RtSolPrs (each its own nonce, so its own signature) than the AR's replay cache
+# holds: cycled through, every one is fresh to the AR again.
+DISTINCT = REPLAY_MAX + 16
+
+# Shared by the timing and the heap runs: an AR and the RtSolPrs; one() is one exchange
 # with a new key (the key is discarded first, so each exchange issues one).
 MP_SETUP = """
 import gc, sys, time
 import arfix
 from fmipkey.clock import at
-ar = arfix.make_ar(ar_key="%s", max_prrtadv_rate=100000)   # the exchange's cost, not the rate limit
-pkt = bytes.fromhex(open("%s").read())
-mn = pkt[8:24]
+ar = arfix.make_ar(ar_key="%s", **""" + repr(OPEN) + """)
+pkts = [bytes.fromhex(l) for l in open("%s").read().split()]
+mn = pkts[0][8:24]
+n_sent = 0
 def one():
+    global n_sent
     ar.keystore.discard(mn)
-    return ar.handle(pkt, at(arfix.NOW))
+    n_sent += 1
+    return ar.handle(pkts[n_sent %% len(pkts)], at(arfix.NOW))
 """
 
 MP_TIME = MP_SETUP + """
@@ -185,24 +196,30 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         compile_mpy(d)
         for name, (ar_pem, mn_pem, hk_pem) in CASES.items():
-            ar = arfix.make_ar(ar_key=ar_pem, max_prrtadv_rate=100000)   # as the MicroPython run (same CGA)
+            ar = arfix.make_ar(ar_key=ar_pem, **OPEN)   # as the MicroPython run (same CGA)
             mn = arfix.Node(mn_pem)
-            pkt = arfix.rtsolpr(mn, ar.addr, arfix.key(hk_pem).public, at=0)
+            hkepk = arfix.key(hk_pem).public
+            pkts = [arfix.rtsolpr(mn, ar.addr, hkepk, at=0, nonce=b"N%05d" % i) for i in range(DISTINCT)]
+            pkt = pkts[0]
+            sent = iter(range(10 ** 9))
 
             def cpy():
                 ar.keystore.discard(mn.addr)
-                return ar.handle(pkt, at(arfix.NOW))
+                return ar.handle(pkts[next(sent) % DISTINCT], at(arfix.NOW))
             assert arfix.hk_reply(arfix.prrtadv(cpy()[0])[1]) is not None
             out["cpython_exchange_%s_ms" % name] = median_ms(cpy, RUNS)
             out["openssl_rsa_ops_%s_ms" % name] = median_ms(openssl_exchange(ar_pem, pkt, hk_pem), RUNS)
             f = os.path.join(d, "pkt_" + name)
             with open(f, "w") as fh:
-                fh.write(pkt.hex())
+                fh.write("\n".join(p.hex() for p in pkts))
             r = mp(MP_TIME % (ar_pem, f, RUNS, SUSTAIN_S * 1000, RUNS), d, heap=16 * 1024 * 1024)
             out["micropython_exchange_%s_ms" % name] = r[0]
             out["micropython_exchanges_per_s_%s" % name] = round(r[1], 1)
             out["micropython_exchange_%s_allocated_gc_off" % name] = int(r[2])
-            heap = MP_HEAP % (ar_pem, f)
+            f2 = f + "_heap"   # the heap runs send two: reading all of them would be the peak
+            with open(f2, "w") as fh:
+                fh.write("\n".join(p.hex() for p in pkts[:2]))
+            heap = MP_HEAP % (ar_pem, f2)
             need_idle, need_run = smallest_heap(heap, d, 0), smallest_heap(heap, d, 1)
             base = mp(heap, d, (1,), heap=4 * 1024 * 1024)[0]
             out["micropython_exchange_%s_heap_in_use_before" % name] = int(base)
