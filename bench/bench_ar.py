@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 
 import arfix  # noqa: E402
 from fmipkey import send  # noqa: E402
-from fmipkey.ar.admission import REPLAY_MAX  # noqa: E402
 from fmipkey.clock import at  # noqa: E402
 from timing import median_ms  # noqa: E402
 from fmipkey.wire import fmip, ndopt  # noqa: E402
@@ -34,20 +33,13 @@ CASES = {"rsa1024": ("rsa1024_a.pem", "rsa1024_b.pem", "rsa1024_pkcs8.pem"),
          "rsa2048": ("rsa2048_a.pem", "rsa2048_b.pem", "rsa2048_a.pem")}   # AR key, MN CGA key, HKEPK
 # The 2048 case reuses the AR's key as the MN's HKEPK: only its size matters to the AR.
 
-# The AR's admission limits opened up: the bench measures an exchange's cost at one `now`,
-# not the rate limits (their own tests are test_ar_admission.py).
-OPEN = dict(max_prrtadv_rate=100000, max_verify_rate=100000, source_rate=100000)
-# More distinct RtSolPrs (each its own nonce, so its own signature) than the AR's replay cache
-# holds: cycled through, every one is fresh to the AR again.
-DISTINCT = REPLAY_MAX + 16
-
 # Shared by the timing and the heap runs: an AR and the RtSolPrs; one() is one exchange
 # with a new key (the key is discarded first, so each exchange issues one).
 MP_SETUP = """
 import gc, sys, time
 import arfix
 from fmipkey.clock import at
-ar = arfix.make_ar(ar_key="%s", **""" + repr(OPEN) + """)
+ar = arfix.make_ar(ar_key="%s", **arfix.OPEN)
 pkts = [bytes.fromhex(l) for l in open("%s").read().split()]
 mn = pkts[0][8:24]
 n_sent = 0
@@ -196,16 +188,15 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         compile_mpy(d)
         for name, (ar_pem, mn_pem, hk_pem) in CASES.items():
-            ar = arfix.make_ar(ar_key=ar_pem, **OPEN)   # as the MicroPython run (same CGA)
+            ar = arfix.make_ar(ar_key=ar_pem, **arfix.OPEN)   # as the MicroPython run (same CGA)
             mn = arfix.Node(mn_pem)
-            hkepk = arfix.key(hk_pem).public
-            pkts = [arfix.rtsolpr(mn, ar.addr, hkepk, at=0, nonce=b"N%05d" % i) for i in range(DISTINCT)]
+            pkts = arfix.distinct_rtsolprs(mn, ar.addr, arfix.key(hk_pem).public)
             pkt = pkts[0]
             sent = iter(range(10 ** 9))
 
             def cpy():
                 ar.keystore.discard(mn.addr)
-                return ar.handle(pkts[next(sent) % DISTINCT], at(arfix.NOW))
+                return ar.handle(pkts[next(sent) % len(pkts)], at(arfix.NOW))
             assert arfix.hk_reply(arfix.prrtadv(cpy()[0])[1]) is not None
             out["cpython_exchange_%s_ms" % name] = median_ms(cpy, RUNS)
             out["openssl_rsa_ops_%s_ms" % name] = median_ms(openssl_exchange(ar_pem, pkt, hk_pem), RUNS)

@@ -66,18 +66,18 @@ digest = backend.hasher("sha256")(leaf.tbs).digest()
 k = der.parse_private_key(der.pem_decode(read("rsa1024_a.pem").decode())[0][1])
 sig = rsa.sign(k, b"m")
 
-# hkepk: the AR answers the same RtSolPr each time (a high PrRtAdv rate: the cost, not the limit)
+# hkepk: the AR answers fresh copies of one request (arfix.distinct_rtsolprs, limits opened: the cost, not the limit)
 mn = arfix.Node("rsa1024_b.pem")
 bad_hkepk = rsa.PublicKey(arfix.key("rsa1024_pkcs8.pem").n, (1 << 7199) | 1)
-attack = arfix.rtsolpr(mn, arfix.ALL_ROUTERS, bad_hkepk)
-normal = arfix.rtsolpr(mn, arfix.ALL_ROUTERS, arfix.key("rsa1024_pkcs8.pem").public)
+attack = arfix.distinct_rtsolprs(mn, arfix.ALL_ROUTERS, bad_hkepk)
+normal = arfix.distinct_rtsolprs(mn, arfix.ALL_ROUTERS, arfix.key("rsa1024_pkcs8.pem").public)
 
-def answer(pkt, counter):
-    ar = arfix.make_ar(max_prrtadv_rate=100000)
+def answer(pkts, counter):
+    ar = arfix.make_ar(**arfix.OPEN)
     def one():
         n = ar.counters.get(counter, 0)
         ar.keystore.discard(mn.addr)
-        assert len(ar.handle(pkt, at(arfix.NOW))) == 1 and ar.counters[counter] == n + 1, ar.counters
+        assert len(ar.handle(pkts[n %% len(pkts)], at(arfix.NOW))) == 1 and ar.counters[counter] == n + 1, ar.counters
     return one
 
 print(json.dumps({

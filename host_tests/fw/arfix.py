@@ -70,6 +70,19 @@ def rtsolpr(mn, dst, hkepk=None, at=0, now=NOW, nonce=b"NONCE1", ident=42, aps=(
     return icmp6.packet(mn.addr, dst, msg, hlim)
 
 
+# The AR's admission limits opened up, for the benches: they measure an exchange's cost at one
+# `now`, not the limits (test_ar_admission.py tests those).
+OPEN = {"max_prrtadv_rate": 100000, "max_verify_rate": 100000, "max_unsecured_rate": 100000,
+        "source_rate": 100000}
+
+
+def distinct_rtsolprs(mn, dst, hkepk):
+    """More signed RtSolPrs (each its own Nonce, so its own signature) than the AR's replay
+    cache holds: cycled through, every one is fresh to the AR again."""
+    from fmipkey.ar.admission import REPLAY_MAX
+    return [rtsolpr(mn, dst, hkepk, nonce=("N%05d" % i).encode()) for i in range(REPLAY_MAX + 16)]
+
+
 def prrtadv(pkt):
     """(IPv6, parsed PrRtAdv) of a packet the AR sent."""
     h = icmp6.IPv6(pkt)
