@@ -25,8 +25,8 @@ from fmipkey.errors import ConfigError, ParseError, VerifyError
 TICK = const(50)  # ms: engine timers (RtSolPr retransmission starts at 100 ms)
 RUNNING = "daemon.json"  # in the bundle while the daemon runs: {"started": Unix s}
 BATCH = 32   # frames handled per loop turn
-AR_TYPES = (148, 154)   # ICMPv6 the AR reads: CPS, RtSolPr (FMIPv6); its FBUs are Mobility Headers
-MN_TYPES = (149, 154)   # and the MN: CPA, PrRtAdv; its FBacks are Mobility Headers
+AR_TYPES = (148, (154, 2))   # ICMPv6 the AR reads: CPS, RtSolPr (FMIPv6 subtype 2); FBUs are Mobility Headers
+MN_TYPES = (149, (154, 3))   # and the MN: CPA, PrRtAdv (subtype 3); its FBacks are Mobility Headers
 USAGE = ("usage: fmipkey.main BUNDLE_DIR|--uci FILE [--check] [--console] [--log-time iso|unix] [--export-keys] "
          "[--ncoa ADDR] [--timeout S] [--pause-before-fbu FILE]")
 HELP = USAGE + """

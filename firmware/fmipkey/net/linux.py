@@ -97,20 +97,41 @@ class Link:
     def accept_only(self, icmp_types, blocked=()):
         """Have the kernel pass on only what the engine reads: ICMPv6 of `icmp_types` and
         Mobility Header packets, from any MAC but those in `blocked` (a flooding source).
+        A type given as (type, subtype) passes only with that octet 4 (the FMIPv6 Subtype:
+        RtSolPr and PrRtAdv share type 154, and an MN must not read an RtSolPr flood).
         Frames filtered out never cost the daemon a wake-up (a flood of Router
         Advertisements or Neighbor Solicitations no longer competes with an RtSolPr)."""
+        subs = [t for t in icmp_types if isinstance(t, tuple)]
         n = len(icmp_types)
-        drop = 4 * len(blocked) + 5 + n       # the index of "return 0"; "return all" follows it
+        drop = 4 * len(blocked) + 6 + n + 2 * len(subs)    # the index of "return 0"; "return all" follows it
+        accept = drop + 1
         prog = []
-        for mac in blocked:     # A = octets 6-9 of the frame, then 10-11: the source MAC
+
+        def jeq(k, yes, no=None):   # targets as indices; classic BPF counts from the next one, forward only
             pc = len(prog)
-            prog += [(_LDW, 0, 0, 6), (_JEQ, 0, 2, int.from_bytes(mac[:4], "big")),
-                     (_LDH, 0, 0, 10), (_JEQ, drop - pc - 4, 0, int.from_bytes(mac[4:], "big"))]
-        # jumps count from the next instruction
-        prog += [(_LDB, 0, 0, 20), (_JEQ, n + 4, 0, _NH_MH), (_JEQ, n + 3, 0, _NH_DSTOPTS),
-                 (_JEQ, 0, n + 1, _NH_ICMPV6), (_LDB, 0, 0, _ETH_HLEN + 40)]
-        for i, t in enumerate(icmp_types):
-            prog.append((_JEQ, n - i, 0, t))
+            prog.append((_JEQ, yes - pc - 1 if yes else 0, no - pc - 1 if no else 0, k))
+
+        for mac in blocked:     # A = octets 6-9 of the frame, then 10-11: the source MAC
+            prog.append((_LDW, 0, 0, 6))
+            jeq(int.from_bytes(mac[:4], "big"), None, len(prog) + 3)
+            prog.append((_LDH, 0, 0, 10))
+            jeq(int.from_bytes(mac[4:], "big"), drop)
+        prog.append((_LDB, 0, 0, 20))
+        jeq(_NH_MH, accept)
+        jeq(_NH_DSTOPTS, accept)
+        jeq(_NH_ICMPV6, None, drop)
+        prog.append((_LDB, 0, 0, _ETH_HLEN + 40))
+        sub = len(prog) + n + 1      # where the first subtype check starts
+        for t in icmp_types:
+            if isinstance(t, tuple):
+                jeq(t[0], sub)
+                sub += 2
+            else:
+                jeq(t, accept)
+        prog.append((_RET, 0, 0, 0))
+        for t in subs:          # A = the ICMPv6 message's octet 4
+            prog.append((_LDB, 0, 0, _ETH_HLEN + 44))
+            jeq(t[1], accept, drop)
         prog += [(_RET, 0, 0, 0), (_RET, 0, 0, 0xFFFF)]
         code = b"".join(struct.pack("@HBBI", *ins) for ins in prog)
         self.sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, struct.pack("@HP", len(prog), _address(code)))
