@@ -158,8 +158,10 @@ class Store:
                 {"ar": config.format_addr(ar), "cga": config.format_addr(cga), "at": at,
                  "key": "".join("%02x" % b for b in key), "expiry": int(expiry)}
                 for ar, cga, key, at, expiry in keys], True)
-        except OSError as e:
-            self.d.fail("errors.save", e)
+        except Exception as e:  # OSError, MemoryError (a full store's JSON): the demo's file, never fatal
+            self.d.fail("errors.export", e)
+            return
+        self.d.cleared("errors.export")
 
 
 def _load_ar(d, bundle, ident):
@@ -203,7 +205,7 @@ class Daemon:
             raise ConfigError("this MicroPython has no %s (OpenWrt's micropython-nossl): install "
                               "micropython-mbedtls" % " and no ".join(missing))
         self.counters = {"errors.engine": 0, "errors.send": 0, "errors.save": 0, "errors.link": 0,
-                         "errors.counters": 0, "dropped.unsaved": 0}
+                         "errors.counters": 0, "errors.export": 0, "dropped.unsaved": 0}
         self._errors = {}  # counter -> text of the I/O error last logged for it
         ident = identity.load(b.dir, cfg)
         self.addr = ident.addr

@@ -187,3 +187,31 @@ def test_key_store_on_fat_refused_littlefs_taken():
         else:
             sys.modules["vfs"] = saved
         remove(b)
+
+
+def test_failed_export_is_counted_not_fatal():
+    # --export-keys with a full store once raised MemoryError out of export() and killed the daemon
+    b = bundle()
+    write_json = main._write_json
+
+    def no_memory(path, obj, private=False):
+        if path.endswith("hk.json"):
+            raise MemoryError("memory allocation failed")
+        write_json(path, obj, private)
+    main._write_json = no_memory
+    try:
+        d = main.Daemon({"bundle": b, "export": True}, FakeLink(b + "/keystore.bin"))
+        request(d)
+        assert d.counters["errors.export"] == 1 and not compat.exists(b + "/hk.json")
+        assert len(d.link.sent) == 1 and not d.ks.dirty        # the key saved and announced all the same
+        main._write_json = write_json
+        now = time.time()                                     # another MN: a new key, the next export
+        d.link.script.append((rtsolpr(Node("rsa1024_b.pem", bytes(range(1, 17))), d.addr, HKEPK.public, now=now),
+                              MN_MAC))
+        d.handle_batch()
+        assert len(d.link.sent) == 2 and d.counters["errors.export"] == 1
+        with open(b + "/hk.json") as f:
+            assert len(json.loads(f.read())) == 2
+    finally:
+        main._write_json = write_json
+        remove(b)
