@@ -26,7 +26,8 @@ TICK = const(50)  # ms: engine timers (RtSolPr retransmission starts at 100 ms)
 RUNNING = "daemon.json"  # in the bundle while the daemon runs: {"started": Unix s}
 BATCH = 32   # frames handled per loop turn
 AR_TYPES = (148, (154, 2))   # ICMPv6 the AR reads: CPS, RtSolPr (FMIPv6 subtype 2); FBUs are Mobility Headers
-MN_TYPES = (149, (154, 3))   # and the MN: CPA, PrRtAdv (subtype 3); its FBacks are Mobility Headers
+MN_TYPES = (149, (154, 3))   # and the MN: CPA, PrRtAdv (subtype 3)
+MN_MH = (9,)                 # and of Mobility Headers only FBacks (MH Type 9)
 USAGE = ("usage: fmipkey.main BUNDLE_DIR|--uci FILE [--check] [--console] [--log-time iso|unix] [--export-keys] "
          "[--ncoa ADDR] [--timeout S] [--pause-before-fbu FILE]")
 HELP = USAGE + """
@@ -220,7 +221,7 @@ class Daemon:
         if hasattr(link, "guard"):
             # docs/hostile-link.md: the kernel passes on only what the engine reads, and on an
             # AR blocks a MAC that floods
-            link.guard(*((AR_TYPES, cfg["flood_pps"]) if self.role == "ar" else (MN_TYPES, 0)))
+            link.guard(*((AR_TYPES, cfg["flood_pps"]) if self.role == "ar" else (MN_TYPES, 0, MN_MH)))
         self.engine = make_engine(link)
         self.result = None       # MN: the exit status once its exchange ended
         self._fbu_to = None      # MN: the PAR to send the FBU to once the pause file allows

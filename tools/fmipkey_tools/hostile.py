@@ -28,7 +28,7 @@ from fmipkey import clock, config, identity, send
 from fmipkey.crypto import cga
 from fmipkey.errors import ParseError
 from fmipkey.wire import certpath, fmip, icmp6, mh, ndopt
-from fmipkey.main import MN_TYPES
+from fmipkey.main import MN_MH, MN_TYPES
 from fmipkey_tools import sim as simmod
 
 ALL_ROUTERS = icmp6.ALL_ROUTERS
@@ -59,7 +59,7 @@ def mn_loop(bundle, until, start_at=0.0, once=False):
     pool = identity.private_keys(bundle, cfg["hkepk_file"])
     ncoa = simmod.ncoa_for(ident.cga_params, cfg["cga_sec"])
     link = _link(cfg["interface"])
-    link.guard(MN_TYPES, 0)              # as the MN daemon does
+    link.guard(MN_TYPES, 0, MN_MH)       # as the MN daemon does
     poll = select.poll()
     poll.register(link.fileno(), select.POLLIN)
     results, seq = [], None

@@ -66,15 +66,16 @@ class Link:
         self._sec = 0
         self._blocked = {}        # MAC -> when its block ends
 
-    def guard(self, icmp_types, flood_pps):
+    def guard(self, icmp_types, flood_pps, mh_types=None):
         """The kernel filter for `icmp_types` (accept_only), and a MAC that sends more than
         `flood_pps` frames in a second blocked in it for BLOCK_S (at most MAX_BLOCKED at once;
         counted in link.flood_blocked; 0: none): past some rate the daemon cannot even read a
         flood, and frames it cannot read crowd out the ones it must."""
         self._types = tuple(icmp_types)
+        self._mh = mh_types
         self._flood_pps = flood_pps
         self.counters["link.flood_blocked"] = 0
-        self.accept_only(self._types)
+        self.accept_only(self._types, mh_types=mh_types)
 
     def _tally(self, mac):
         sec = int(time.time())     # whole seconds: the port's own, only compared with themselves
@@ -85,25 +86,28 @@ class Link:
             for m in expired:
                 del self._blocked[m]
             if expired:
-                self.accept_only(self._types, list(self._blocked))
+                self.accept_only(self._types, list(self._blocked), self._mh)
         n = self._seen.get(mac, 0) + 1
         if n > self._flood_pps and mac not in self._blocked and len(self._blocked) < MAX_BLOCKED:
             self._blocked[mac] = sec + BLOCK_S
             self.counters["link.flood_blocked"] += 1
-            self.accept_only(self._types, list(self._blocked))
+            self.accept_only(self._types, list(self._blocked), self._mh)
         elif len(self._seen) < MAX_TALLY or mac in self._seen:
             self._seen[mac] = n
 
-    def accept_only(self, icmp_types, blocked=()):
+    def accept_only(self, icmp_types, blocked=(), mh_types=None):
         """Have the kernel pass on only what the engine reads: ICMPv6 of `icmp_types` and
-        Mobility Header packets, from any MAC but those in `blocked` (a flooding source).
+        Mobility Header packets (with `mh_types`: only those MH Types, not behind a
+        Destination Options header), from any MAC but those in `blocked` (a flooding source).
         A type given as (type, subtype) passes only with that octet 4 (the FMIPv6 Subtype:
         RtSolPr and PrRtAdv share type 154, and an MN must not read an RtSolPr flood).
         Frames filtered out never cost the daemon a wake-up (a flood of Router
         Advertisements or Neighbor Solicitations no longer competes with an RtSolPr)."""
         subs = [t for t in icmp_types if isinstance(t, tuple)]
         n = len(icmp_types)
-        drop = 4 * len(blocked) + 6 + n + 2 * len(subs)    # the index of "return 0"; "return all" follows it
+        mh = len(mh_types) + 1 if mh_types else 0          # the MH Type checks' length
+        head = 4 if mh else 5       # LDB next header, JEQ MH, (JEQ Destination Options,) JEQ ICMPv6, LDB type
+        drop = 4 * len(blocked) + head + n + 1 + 2 * len(subs) + mh    # "return 0"; "return all" follows
         accept = drop + 1
         prog = []
 
@@ -117,8 +121,9 @@ class Link:
             prog.append((_LDH, 0, 0, 10))
             jeq(int.from_bytes(mac[4:], "big"), drop)
         prog.append((_LDB, 0, 0, 20))
-        jeq(_NH_MH, accept)
-        jeq(_NH_DSTOPTS, accept)
+        jeq(_NH_MH, drop - mh if mh else accept)
+        if not mh:
+            jeq(_NH_DSTOPTS, accept)
         jeq(_NH_ICMPV6, None, drop)
         prog.append((_LDB, 0, 0, _ETH_HLEN + 40))
         sub = len(prog) + n + 1      # where the first subtype check starts
@@ -132,6 +137,10 @@ class Link:
         for t in subs:          # A = the ICMPv6 message's octet 4
             prog.append((_LDB, 0, 0, _ETH_HLEN + 44))
             jeq(t[1], accept, drop)
+        if mh:                  # A = the Mobility Header's MH Type
+            prog.append((_LDB, 0, 0, _ETH_HLEN + 42))
+            for t in mh_types:
+                jeq(t, accept)
         prog += [(_RET, 0, 0, 0), (_RET, 0, 0, 0xFFFF)]
         code = b"".join(struct.pack("@HBBI", *ins) for ins in prog)
         self.sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, struct.pack("@HP", len(prog), _address(code)))
