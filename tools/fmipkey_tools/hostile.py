@@ -111,7 +111,8 @@ def _raw(ifname, proto=0):
 
 def blast(ifname, frames, rate, duration, start_at=0.0):
     """From `start_at` (epoch s), send `frames` round robin at `rate` per second (0: as fast as
-    possible) for `duration` s; returns how many were sent."""
+    possible) until `start_at + duration`; returns how many were sent and for how many seconds
+    (less than `duration` when this process started late)."""
     s = _raw(ifname)
     while time.time() < start_at:
         time.sleep(0.001)
@@ -132,7 +133,7 @@ def blast(ifname, frames, rate, duration, start_at=0.0):
             sent += 1
         if rate:
             time.sleep(0.0005)
-    return sent - skipped
+    return sent - skipped, duration - late
 
 
 def relay(src, dst, duration):
@@ -156,12 +157,21 @@ def cli():
     """Processes the hostile-link harness runs inside the simulation's namespaces."""
 
 
+def _sync():
+    """Tell the harness this process is up (a busy host may take seconds to start Python),
+    then take the flood's start and end (epoch s) from it."""
+    print("ready", flush=True)
+    return [float(x) for x in sys.stdin.readline().split()]
+
+
 @cli.command("mn")
 @click.argument("bundle")
-@click.argument("until", type=float)
-@click.option("--start-at", type=float, default=0.0)
 @click.option("--once", is_flag=True)
-def mn_cmd(bundle, until, start_at, once):
+@click.option("--after", type=float, default=0.0, help="start as the flood ends, stop this much later")
+def mn_cmd(bundle, once, after):
+    start_at, until = _sync()
+    if after:
+        start_at, until = until, until + after
     json.dump(mn_loop(bundle, until, start_at, once), sys.stdout)
 
 
@@ -169,10 +179,10 @@ def mn_cmd(bundle, until, start_at, once):
 @click.argument("ifname")
 @click.argument("frames", type=click.Path(exists=True))
 @click.argument("rate", type=float)
-@click.argument("duration", type=float)
-@click.option("--start-at", type=float, default=0.0)
-def blast_cmd(ifname, frames, rate, duration, start_at):
-    print(blast(ifname, read_frames(frames), rate, duration, start_at))
+def blast_cmd(ifname, frames, rate):
+    frames = read_frames(frames)
+    start_at, until = _sync()
+    print("%d %.3f" % blast(ifname, frames, rate, until - start_at, start_at))
 
 
 @cli.command("relay")
@@ -477,8 +487,8 @@ class HostileLink:
     def __exit__(self, *exc):
         self.sim.__exit__()
 
-    def _py(self, node, args, log):
-        return self.sim.link.spawn(node, [sys.executable, "-m", "fmipkey_tools.hostile"] + args, log)
+    def _py(self, node, args, log, stdin=None):
+        return self.sim.link.spawn(node, [sys.executable, "-m", "fmipkey_tools.hostile"] + args, log, stdin=stdin)
 
     def _counters(self):
         try:
@@ -498,17 +508,24 @@ class HostileLink:
         atk = []
         if frames is not None:
             write_frames(out / "frames.bin", frames)
-        t_start = time.time() + 3.0       # the processes are up by then, even on a busy host
-        until = t_start + duration
-        mn = self._py("mn", ["mn", str(self.sim.dirs["mn"]), repr(until), "--start-at", repr(t_start)],
-                      subprocess.PIPE)
-        mn3 = self._py("mn3", ["mn", str(self.sim.dirs["mn3"]), repr(until + EXCHANGE_CAP), "--start-at",
-                               repr(until), "--once"], subprocess.PIPE) if new_mn else None
-        while time.time() < t_start - 0.2:
-            time.sleep(0.01)
+        pipe = subprocess.PIPE
+        mn = self._py("mn", ["mn", str(self.sim.dirs["mn"])], pipe, pipe)
+        mn3 = self._py("mn3", ["mn", str(self.sim.dirs["mn3"]), "--once", "--after", repr(EXCHANGE_CAP)],
+                       pipe, pipe) if new_mn else None
         if frames is not None:
-            atk.append(self._py("atk", ["blast", "eth0", str(out / "frames.bin"), repr(rate), repr(duration),
-                                        "--start-at", repr(t_start)], subprocess.PIPE))
+            atk.append(self._py("atk", ["blast", "eth0", str(out / "frames.bin"), repr(rate)], pipe, pipe))
+        procs = [p for p in [mn, mn3] + atk if p is not None]
+        for p in procs:
+            line = p.stdout.readline()
+            if line != b"ready\n":
+                p.kill()
+                text = (line + p.stdout.read()).decode(errors="replace")
+                raise click.ClickException("a process of the hostile link did not start: %s" % text[-2000:])
+        t_start = time.time() + 0.5       # all are up: each reads this and waits for it
+        until = t_start + duration
+        for p in procs:
+            p.stdin.write(b"%r %r\n" % (t_start, until))
+            p.stdin.flush()
         while time.time() < t_start:
             time.sleep(0.001)
         cpu0, _ = _stat(self.ar.pid)
@@ -521,8 +538,13 @@ class HostileLink:
             time.sleep(0.2)
         cpu1, rss1 = _stat(self.ar.pid)
         w1 = time.time()
+        flooded = duration
         if frames is not None:
-            sent = int(atk[0].communicate(timeout=duration + 30)[0] or 0)
+            text = atk[0].communicate(timeout=duration + 30)[0]
+            try:
+                sent, flooded = int(text.split()[0]), float(text.split()[1])
+            except (ValueError, IndexError):
+                raise click.ClickException("the attacker failed (hostile.log has its errors): %r" % text)
         else:
             for p in atk:
                 simmod.stop(p, timeout=5)
@@ -531,6 +553,7 @@ class HostileLink:
         c1 = self._counters()
         res = _results(mn.stdout.read(), "the legitimate MN")
         fig = self._figures(res, sent / duration, (cpu1 - cpu0) / (w1 - w0), max(rss + [rss1]), c0, c1)
+        fig["attack_s"] = round(flooded, 2)
         if mn3 is not None:
             r = _results(mn3.communicate(timeout=EXCHANGE_CAP + 30)[0], "the new MN")
             fig["new_mn_key_s"] = round(r[0][1], 3) if r and r[0][1] is not None else None

@@ -126,9 +126,9 @@ class Link:
     def exec_(self, ns, *cmd):
         return sh("ip", "netns", "exec", ns, *cmd)
 
-    def spawn(self, node, cmd, log, pypath=FIRMWARE):
+    def spawn(self, node, cmd, log, pypath=FIRMWARE, stdin=None):
         """`cmd` in the namespace of `node`; MicroPython imports fmipkey from `pypath` (and only there)."""
-        p = subprocess.Popen(["ip", "netns", "exec", self.ns[node]] + [str(c) for c in cmd],
+        p = subprocess.Popen(["ip", "netns", "exec", self.ns[node]] + [str(c) for c in cmd], stdin=stdin,
                              stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, MICROPYPATH=str(pypath)),
                              start_new_session=True)  # a terminal's Ctrl-C is ours to pass on
         self.procs.append(p)
