@@ -3,7 +3,7 @@ doing whole CPS/CPA -> RtSolPr/PrRtAdv -> FBU/FBack exchanges throughout, an idl
 then each flood for 10 s at 100/s, 1,000/s and as fast as the attacker goes: forged, replayed
 and unsecured RtSolPrs, CPS, malformed packets, thc-ipv6 flood_router26 / flood_solicitate6 /
 sendpees6, and fresh Sec 0 CGAs with valid signatures (10,000 at 1,000/s, then a new MN asks).
-Per flood: attack_rate (/s), success (fraction of legitimate exchanges done within 3 s),
+Per flood: attack_rate (/s), attack_s (s the attacker flooded), success (fraction of legitimate exchanges done within 3 s),
 p50_ms/p99_ms (of those done), ar_cpu (share of one core), ar_rss_mib, and the AR's drop
 counters; "targets" holds each target beside its figure. Needs root (network namespaces)."""
 import json
