@@ -28,8 +28,9 @@ SCHEMA = (
     ("max_verify_rate", 100, ("int", 1, 100000), "ar: SEND RtSolPr signatures verified per second at most"),
     ("max_unsecured_rate", 2, ("int", 0, 100000), "ar: PrRtAdvs per second for unsecured or unverified RtSolPrs"),
     ("source_rate", 5, ("int", 1, 100000), "ar: RtSolPrs per second taken from one source (MAC, IPv6 address)"),
-    ("flood_pps", 500, ("int", 10, 10000000),
-     "ar: frames per second from one MAC that get it blocked in the kernel filter for a minute"),
+    ("flood_pps", 500, ("int", 100, 10000000),
+     "ar: frames per second from one MAC (counted per tenth of a second) that get it blocked in the kernel filter "
+     "for a minute"),
     ("max_cpa_rate", 10, ("int", 1, 1000), "ar: CPAs sent per second at most (RFC 3971 MAX_CPA_RATE)"),
     ("timestamp_delta", 300, ("int", 1, 86400), "accepted SEND timestamp offset, s (TIMESTAMP_DELTA)"),
     ("timestamp_fuzz", 1, ("num", 0, 3600), "SEND timestamp fuzz factor, s (TIMESTAMP_FUZZ)"),
