@@ -230,12 +230,12 @@ def test_daemon_survives_malformed_packets(tmp_path):
                 c = (c & 0xFFFF) + (c >> 16)
             body = body[:2] + struct.pack(">H", ~c & 0xFFFF) + body[4:] if len(body) >= 4 else body
             return struct.pack(">IHBB", 0x60000000, len(body) if plen is None else plen, 58, hlim) + ll + allr + body
-        bad = [ip6(b"\x9a\x02\x00\x00\x00\x01"),                  # truncated RtSolPr
-               ip6(bytes([154, 2, 0, 0, 0, 1, 0, 0, 27, 200]) + os.urandom(40)),  # option running past the end
+        bad = [ip6(b"\x9a\x00\x00\x00\x02"),                      # truncated RtSolPr (Subtype 2: the kernel filter checks it)
+               ip6(bytes([154, 0, 0, 0, 2, 0, 0, 1, 27, 200]) + os.urandom(40)),  # option running past the end
                ip6(bytes([148, 0, 0, 0]) + os.urandom(12)),       # CPS with junk options
                ip6(bytes([148, 0, 0, 0, 0, 1, 255, 255]), hlim=64),  # a CPS that crossed a router: the driver drops it
                ip6(bytes([133, 0, 0, 0, 0, 0, 0, 0])),            # an RS: the kernel filter never passes it on
-               ip6(b"\x9a", plen=400),                            # payload length beyond the frame
+               ip6(b"\x9a\x00\x00\x00\x02", plen=400),            # payload length beyond the frame
                os.urandom(30)]                                    # not even an IPv6 header
         inject = ("import socket,sys\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind(('eth0',0))\n"
                   "for h in sys.argv[1:]:\n    s.send(bytes.fromhex('333300000002020000000099' + '86dd' + h))\n")
