@@ -102,9 +102,11 @@ def test_sequence_numbers():
     # the old FBU replayed: refused, binding kept
     m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=0xFFFF), now_at(NOW + 2)))
     assert m.status == 128 and binding(ar, MN.addr) == (NCOA2, NOW + 301)
-    # the current FBU retransmitted: acknowledged again, nothing changes
+    # an exact copy of the last accepted FBU: refused too (a retransmission carries a greater
+    # number, rfc3775 11.8), the binding's lifetime not renewed
     m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=1, ncoa=NCOA2), now_at(NOW + 3)))
-    assert m.status == 0 and binding(ar, MN.addr) == (NCOA2, NOW + 301)
+    assert m.status == 128 and m.seq == 1 and badf_ok(m, KEY0, 0, NCOA2, ar.addr)
+    assert binding(ar, MN.addr) == (NCOA2, NOW + 301) and ar.counters["fbu.rejected.seq"] == 2
     # lifetime 0 removes the binding
     m = fback(ar, ar.handle(fbu(MN.addr, ar.addr, KEY0, 0, seq=2, lifetime=0), now_at(NOW + 4)))
     assert m.status == 0 and ar.bindings == {}
@@ -149,9 +151,10 @@ def test_replay_after_deregistration_refused():
     accepted(ar, dereg, NOW + 1, 0)
     assert ar.bindings == {}
     rejected(ar, old, 128, "seq", now=NOW + 2, key=KEY0)
-    # the deregistration retransmitted changes nothing: acknowledged again
-    accepted(ar, dereg, NOW + 3, 0)
-    assert ar.bindings == {} and ar.counters["fbu.accepted"] == 2 and ar.counters["fback"] == 4
+    # a copy of the deregistration is refused as well, though it would change nothing
+    m = fback(ar, ar.handle(dereg, now_at(NOW + 3)))
+    assert m.status == 128 and ar.counters["fbu.rejected.seq"] == 2
+    assert ar.bindings == {} and ar.counters["fbu.accepted"] == 2 and ar.keystore.last_seq(MN.addr) == 6
 
 
 def test_replay_after_binding_expiry_refused():

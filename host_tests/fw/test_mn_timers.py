@@ -190,8 +190,15 @@ def test_fbu_retransmitted_then_failed():
     mn, out = keyed(ar, lifetime=1000, fbu_retries=2)
     fbu = mn.fbu(ar.addr, NCOA, now_at(T + 1))
     assert mn.tick(now_at(T + 1.99)) == []
-    assert mn.tick(now_at(T + 2)) == fbu
-    assert mn.tick(now_at(T + 4)) == fbu
+    sent = fbu + mn.tick(now_at(T + 2)) + mn.tick(now_at(T + 4))
+    # rfc3775 11.8: each retransmission with the next sequence number, its BADF made afresh
+    # (checked here with an independent HMAC), otherwise the same FBU
+    ip0, home0, m0 = ar.check_fbu(sent[0])
+    for i, p in enumerate(sent):
+        ip, home, m = ar.check_fbu(p)
+        assert m.seq == (m0.seq + i) & 0xFFFF and m.lifetime == m0.lifetime
+        assert bytes(m.alt_coa) == NCOA and bytes(home) == bytes(home0) and bytes(ip.dst) == ar.addr
+    assert len(sent) == 3 and mn.counters["resent.fbu"] == 2 and mn.counters["sent.fbu"] == 1
     assert mn.tick(now_at(T + 7.99)) == [] and mn.state == "fbu-sent"
     assert mn.tick(now_at(T + 8)) == [] and mn.state == "failed" and logged(mn.events)[-1][0] == "fbu-timeout"
     assert mn.tick(now_at(T + 900)) == [] and mn.state == "failed"       # no key refresh after failing

@@ -87,6 +87,24 @@ def test_replayed_fbus_refused():
     assert ar.keystore.last_seq(MN.addr) == 3
 
 
+def test_replayed_copy_of_the_last_accepted_fbu_refused():
+    # rfc3775 11.8: a retransmission carries a greater number, so an exact copy of the last
+    # accepted FBU is a replay, refused like any older one, though it would change nothing
+    ar = make_ar()
+    k, at, _ = ar.keystore.issue(MN.addr, 0, NOW, bytes(8))
+    f = fbu(MN.addr, ar.addr, k, at, seq=7)
+    assert _status(ar.handle(f, now_at(NOW))) == 0
+    bound = binding(ar, MN.addr)
+    assert bound[1] == NOW + 300
+    ar.keystore_dirty = False                 # saved by the daemon
+    table = bytes(ar.keystore._slots)
+    for t in (NOW + 1, NOW + 200):
+        assert _status(ar.handle(f, now_at(t))) == 128
+    assert ar.counters["fbu.rejected.seq"] == 2 and ar.counters["fbu.accepted"] == 1
+    assert binding(ar, MN.addr) == bound                 # the lifetime is not renewed either
+    assert bytes(ar.keystore._slots) == table and not ar.keystore_dirty and ar.keystore.last_seq(MN.addr) == 7
+
+
 def _status(out):
     assert len(out) == 1
     ip, home, m = mh.parse_packet(out[0])

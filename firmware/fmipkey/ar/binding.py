@@ -51,21 +51,18 @@ class Binder:
             return self._refuse(src, m, pcoa, None, ncoa, PROHIBITED, "badf", "BADF missing or wrong")
         # The last accepted sequence number is kept with the key (sealed, saved before the
         # FBack leaves), so a replayed FBU is refused after a deregistration, an expired
-        # binding or a restart: the BADF binds every FBU to that key.
-        b = self.bindings.get(pcoa)
-        if b is not None and b.expiry <= now.s:
-            b = None
+        # binding or a restart: the BADF binds every FBU to that key. An exact copy of the
+        # last accepted FBU is refused too: a retransmission carries a greater number
+        # (rfc3775 11.8), so a copy is a replay, whatever it would change.
         last = self.keystore.last_seq(pcoa)
         if last is not None:
             d = (m.seq - last) & 0xFFFF
-            # The same number is the last accepted FBU again (the BADF covers it all): a
-            # retransmission, acknowledged again only while it would change nothing.
-            unchanged = b is None if m.lifetime == 0 else b is not None and b.ncoa == ncoa
-            if d == 0 and unchanged:
-                return [self._fback(src, m, rec, ncoa, ACCEPTED, b.expiry - now.s if b else 0)]
             if d == 0 or d >= 0x8000:                                         # rfc3775 9.5.1
                 return self._refuse(src, m, pcoa, rec, ncoa, UNSPECIFIED_REASON, "seq",
                                     "sequence number %d not newer than %d" % (m.seq, last))
+        b = self.bindings.get(pcoa)
+        if b is not None and b.expiry <= now.s:
+            b = None
         expiry = min(now.s + m.lifetime, kexp)   # forwarding ends with the key (rfc5269 3.6)
         if m.lifetime == 0:
             self.bindings.pop(pcoa, None)
