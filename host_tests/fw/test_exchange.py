@@ -7,6 +7,7 @@ from fmipkey.crypto import der
 from fmipkey.ar import AccessRouter
 from fmipkey.keystore import KeyStore
 from fmipkey.mn import MobileNode
+from fmipkey.wire import mh
 from fwtest import now_at
 
 DEVICE_KEY = bytes(range(32))
@@ -141,3 +142,52 @@ def test_restarted_mn_resynchronises_its_fbu_sequence():
         assert again.state == "done", (behind, logged(again.events), logged(ar.events))
         assert ar.counters["fbu.rejected.seq"] >= 1 and again.counters["fbu.resync"] == ar.counters["fbu.rejected.seq"]
         assert ar.bindings[again.addr].ncoa == moved and ar.counters["fbu.accepted"] == 2
+
+
+def keyed_pair():
+    ar, mn = pair(0)
+    link(ar, mn, mn.start(now_at(NOW)), NOW)
+    assert mn.state == "keyed"
+    return ar, mn
+
+
+def seq(pkt):
+    return mh.parse_packet(pkt)[2].seq
+
+
+def test_lost_fback_then_retransmission_accepted():
+    ar, mn = keyed_pair()
+    first = mn.fbu(ar.addr, NCOA, now_at(NOW + 1))
+    lost = ar.handle(first[0], now_at(NOW + 1))            # accepted, its FBack lost
+    again = mn.tick(now_at(NOW + 2))
+    assert len(again) == 1 and seq(again[0]) == (seq(first[0]) + 1) & 0xFFFF     # rfc3775 11.8
+    link(ar, mn, again, NOW + 2)
+    assert mn.state == "done" and logged(mn.events)[-1][0] == "fbu-accepted"
+    assert ar.counters["fbu.accepted"] == 2 and "fbu.rejected.seq" not in ar.counters
+    assert ar.bindings[mn.addr].ncoa == NCOA and ar.keystore.last_seq(mn.addr) == seq(again[0])
+    # the lost FBack arriving now answers nothing; the first FBU replayed is refused
+    assert mn.handle(lost[0], now_at(NOW + 3)) == [] and mn.counters["dropped.unexpected"] == 1
+    assert mh.parse_packet(ar.handle(first[0], now_at(NOW + 3))[0])[2].status == 128
+    assert ar.counters["fbu.rejected.seq"] == 1 and ar.keystore.last_seq(mn.addr) == seq(again[0])
+
+
+def test_late_fback_for_an_earlier_transmission_accepted():
+    ar, mn = keyed_pair()
+    first = mn.fbu(ar.addr, NCOA, now_at(NOW + 1))
+    late = ar.handle(first[0], now_at(NOW + 1))            # the PAR is slow: the MN retransmits meanwhile
+    fb2 = ar.handle(mn.tick(now_at(NOW + 2))[0], now_at(NOW + 2))
+    assert mn.handle(late[0], now_at(NOW + 2.1)) == [] and mn.state == "done"
+    assert mn.handle(fb2[0], now_at(NOW + 2.2)) == [] and mn.counters["dropped.unexpected"] == 1
+
+
+def test_refusal_of_an_earlier_transmission_superseded():
+    # reordered: the retransmission reaches the PAR first and is accepted, the first FBU is
+    # then refused as not newer; that refusal does not end the exchange nor move the number
+    ar, mn = keyed_pair()
+    first = mn.fbu(ar.addr, NCOA, now_at(NOW + 1))
+    fb2 = ar.handle(mn.tick(now_at(NOW + 2))[0], now_at(NOW + 2))
+    fb1 = ar.handle(first[0], now_at(NOW + 2))
+    assert mh.parse_packet(fb1[0])[2].status == 128
+    assert mn.handle(fb1[0], now_at(NOW + 2.1)) == [] and mn.counters["dropped.superseded"] == 1
+    assert mn.state == "fbu-sent" and "fbu.resync" not in mn.counters
+    assert mn.handle(fb2[0], now_at(NOW + 2.2)) == [] and mn.state == "done"
