@@ -145,12 +145,11 @@ def mp(script, d, args=(), heap=None):
     return None
 
 
-def smallest_heap(script, d, run):
+def smallest_heap(script, d, arg, lo=16 * 1024, hi=4 * 1024 * 1024):
     """Smallest -X heapsize (to 256 octets) at which the script completes."""
-    lo, hi = 16 * 1024, 4 * 1024 * 1024
     while hi - lo > 256:
         mid = (lo + hi) // 2
-        if mp(script, d, (run,), heap=mid) is None:
+        if mp(script, d, (arg,), heap=mid) is None:
             lo = mid
         else:
             hi = mid

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "firmware"))
 sys.path.insert(0, str(ROOT / "tools"))
 
 import arfix  # noqa: E402
-from bench_ar import compile_mpy, mp  # noqa: E402
+from bench_ar import compile_mpy, mp, smallest_heap  # noqa: E402
 from fmipkey_tools import build  # noqa: E402
 
 KEYS = 256
@@ -55,17 +55,6 @@ print("RESULT", code, fixtures, gc.mem_alloc() - h0, len(mods), mpy)
 """
 
 
-def smallest_heap(script, d, arg, lo=16 * 1024, hi=1024 * 1024):
-    """Smallest -X heapsize (to 256 octets) at which the script completes."""
-    while hi - lo > 256:
-        mid = (lo + hi) // 2
-        if mp(script, d, (arg,), heap=mid) is None:
-            lo = mid
-        else:
-            hi = mid
-    return hi
-
-
 def main():
     out = {"unit": "bytes of MicroPython heap (unix port, -X heapsize); frozen figures estimated, see the docstring"}
     with tempfile.TemporaryDirectory() as d:
@@ -79,8 +68,8 @@ def main():
         script = MP_RUN % ("\n".join("import " + m for m in DAEMON), KEYS, KEYS, f, KEYS)
         code, fixtures, _, modules, mpy_bytes = mp(script, d, (0,), heap=4 * 1024 * 1024)
         # medians of 3: random keys, nonces and blinding move the figure by a few KB
-        idle = sorted(smallest_heap(script, d, 0) for _ in range(3))[1]     # imports alone
-        need = sorted(smallest_heap(script, d, 1) for _ in range(3))[1]     # and 256 keys, one RSA-2048 exchange
+        idle = sorted(smallest_heap(script, d, 0, hi=1024 * 1024) for _ in range(3))[1]     # imports alone
+        need = sorted(smallest_heap(script, d, 1, hi=1024 * 1024) for _ in range(3))[1]     # and 256 keys, one RSA-2048 exchange
         in_use = mp(script, d, (1,), heap=4 * 1024 * 1024)[2]
         store = mp(MP_STORE % KEYS, d, (), heap=4 * 1024 * 1024)[0]
         report = build.build(Path(d) / "fw")
