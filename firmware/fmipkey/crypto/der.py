@@ -185,33 +185,40 @@ def encode_private_key(priv):
 
 
 def pem_decode(text):
-    """Every PEM block in text (str or bytes) -> [(label, der), ...]."""
-    if not isinstance(text, str):
-        try:
-            text = bytes(text).decode()
-        except UnicodeError:
-            raise ParseError("PEM: not text")
+    """Every PEM block in text (str or bytes) -> [(label, der), ...]. Reads the buffer in
+    place (a marker is a whole line; base64 decoding skips the line breaks): no list of
+    lines and no joined copy, which on a board cost more heap than the key they hold."""
+    buf = text.encode() if isinstance(text, str) else text
+    mv = memoryview(buf)
     out = []
-    label = None
-    b64 = []
-    for line in text.split("\n"):
-        line = line.strip()
-        if line.startswith("-----BEGIN ") and line.endswith("-----"):
-            label = line[11:-5]
-            b64 = []
-        elif line.startswith("-----END ") and line.endswith("-----"):
-            if label is None or line[9:-5] != label:
-                raise ParseError("PEM: unmatched END")
-            try:
-                out.append((label, binascii.a2b_base64("".join(b64))))
-            except ValueError:
-                raise ParseError("PEM: bad base64")
-            label = None
-        elif label is not None:
-            b64.append(line)
+    label = body = None
+    i, n = 0, len(buf)
+    while i < n:
+        j = buf.find(b"\n", i)
+        j = n if j < 0 else j
+        if buf.find(b"-----", i, j) >= 0:
+            line = bytes(mv[i:j]).strip()
+            if line.startswith(b"-----BEGIN ") and line.endswith(b"-----"):
+                label, body = _label(line[11:-5]), j
+            elif line.startswith(b"-----END ") and line.endswith(b"-----"):
+                if label is None or _label(line[9:-5]) != label:
+                    raise ParseError("PEM: unmatched END")
+                try:
+                    out.append((label, binascii.a2b_base64(mv[body:i])))
+                except ValueError:
+                    raise ParseError("PEM: bad base64")
+                label = None
+        i = j + 1
     if label is not None:
         raise ParseError("PEM: missing END")
     return out
+
+
+def _label(b):
+    try:
+        return b.decode()
+    except UnicodeError:
+        raise ParseError("PEM: not text")
 
 
 def pem_encode(label, der):
