@@ -6,7 +6,10 @@
 #
 # RAM: one table of max_entries fixed slots and one index, both allocated when the store
 # is made and never grown (a dict that grows needs a contiguous block a fragmented heap may
-# not have): SLOT octets per key plus two index entries, whatever the word size. A slot
+# not have): SLOT octets per key plus two index entries, whatever the word size. The table
+# is allocated in pages of PAGE slots (624 octets), not in one block: a board's heap after
+# its imports has many holes of a kilobyte and few of ten, so one 10 KB block for 256 keys
+# would need heap beyond the holes (measured on the unix port: 27 KB more, bench_heap). A slot
 # holds no key bytes but a random nonce: the key is HMAC-SHA256(secret, CGA | AT | nonce)
 # cut to the AT's length (badf.key_len), the secret derived from the device key, which
 # also seals the file.
@@ -36,6 +39,7 @@ _NONCE = const(12)
 _TAG = const(32)
 _HEAD = const(17)  # len(MAGIC) + _NONCE
 _CHUNK = const(6)  # records read per step: bounds the extra RAM
+PAGE = const(16)   # slots per page of the table
 
 
 class KeyStore:
@@ -61,7 +65,7 @@ class KeyStore:
         self.refused = 0
         self.evicted = 0
         self.dirty = False  # changed since the last save/load
-        self._slots = bytearray(max_entries * SLOT)
+        self._pages = [bytearray(min(PAGE, max_entries - i) * SLOT) for i in range(0, max_entries, PAGE)]
         # index entries: slot + 1, 0 empty; at most half full, so a probe ends soon
         wide = max_entries >= 0xFFFF
         self._index = array("I" if wide else "H", bytes((4 if wide else 2) * (2 * max_entries + 1)))
@@ -76,8 +80,13 @@ class KeyStore:
         d = backend.sha256(self._salt + cga).digest()
         return ((d[0] << 16) | (d[1] << 8) | d[2]) % len(self._index)
 
+    def _at(self, s):
+        """(page, offset) of slot s."""
+        return self._pages[s // PAGE], s % PAGE * SLOT
+
     def _cga(self, s):
-        return bytes(self._slots[s * SLOT:s * SLOT + 16])
+        p, o = self._at(s)
+        return bytes(p[o:o + 16])
 
     def _find(self, cga):
         """(index position, slot): the CGA's, or the empty position it would take and -1."""
@@ -85,7 +94,8 @@ class KeyStore:
         i = self._home(cga)
         while idx[i]:
             s = idx[i] - 1
-            if self._slots[s * SLOT:s * SLOT + 16] == cga:
+            p, o = self._at(s)
+            if p[o:o + 16] == cga:
                 return i, s
             i = (i + 1) % len(idx)
         return i, -1
@@ -103,13 +113,19 @@ class KeyStore:
         return s
 
     def _field(self, s, fmt, off):
-        return struct.unpack_from(fmt, self._slots, s * SLOT + off)[0]
+        p, o = self._at(s)
+        return struct.unpack_from(fmt, p, o + off)[0]
 
     def _expiry(self, s):
         return self._field(s, ">I", 17)
 
     def _flags(self, s):
-        return self._slots[s * SLOT + 16]
+        p, o = self._at(s)
+        return p[o + 16]
+
+    def _owner(self, s):
+        p, o = self._at(s)
+        return p[o + 23:o + 31]
 
     def _remove(self, i, s):
         # Index position i (slot s) emptied by shifting back the entries after it that may
@@ -127,19 +143,19 @@ class KeyStore:
                 i = j
         idx[i] = 0
         last = self._n - 1
+        lp, lo = self._at(last)
         if s != last:
-            p = self._find(self._cga(last))[0]
-            self._slots[s * SLOT:(s + 1) * SLOT] = self._slots[last * SLOT:(last + 1) * SLOT]
-            idx[p] = s + 1
-        self._slots[last * SLOT + 16] = 0
+            idx[self._find(self._cga(last))[0]] = s + 1
+            p, o = self._at(s)
+            p[o:o + SLOT] = lp[lo:lo + SLOT]
+        lp[lo + 16] = 0
         self._n = last
         self.dirty = True
 
     def _key(self, s):
-        o = s * SLOT
-        at = self._slots[o + 16] & AT_MASK
-        return self._hk.digest(bytes(self._slots[o:o + 16]) + bytes((at,)) + bytes(self._slots[o + 31:o + 39]))[
-            :key_len(at)]
+        p, o = self._at(s)
+        at = p[o + 16] & AT_MASK
+        return self._hk.digest(bytes(p[o:o + 16]) + bytes((at,)) + bytes(p[o + 31:o + 39]))[:key_len(at)]
 
     # ---- what the AR asks --------------------------------------------------------------
 
@@ -164,15 +180,15 @@ class KeyStore:
         s = self._slot(cga)
         if s < 0:
             raise KeyError("no key for this CGA")
-        self._slots[s * SLOT + 16] |= SEQ_SET
-        struct.pack_into(">H", self._slots, s * SLOT + 21, seq)
+        p, o = self._at(s)
+        p[o + 16] |= SEQ_SET
+        struct.pack_into(">H", p, o + 21, seq)
         self.dirty = True
 
     def owned(self, owner, now):
         """How many live keys belong to `owner`."""
         owner = bytes(owner)
-        return sum(1 for s in range(self._n)
-                   if self._slots[s * SLOT + 23:s * SLOT + 31] == owner and now < self._expiry(s))
+        return sum(1 for s in range(self._n) if self._owner(s) == owner and now < self._expiry(s))
 
     def provisional(self, cga):
         """True when the CGA has a key that no authenticated FBU has used yet."""
@@ -194,7 +210,7 @@ class KeyStore:
         cga = bytes(cga)
         rec = self.get(cga, now)
         s = self._slot(cga)
-        if rec is not None and self._slots[s * SLOT + 23:s * SLOT + 31] != bytes(owner):
+        if rec is not None and self._owner(s) != bytes(owner):
             raise VerifyError("its handover key belongs to another public key", "owner")
         if rec is not None and rec[1] >= at:
             return rec
@@ -205,8 +221,8 @@ class KeyStore:
                 return None
         s = self._insert(cga)
         expiry = int(now) + self.lifetime
-        struct.pack_into(">16sBIH8s8s", self._slots, s * SLOT, cga, USED | at, expiry, 0, owner,
-                         backend.random_bytes(8))
+        p, o = self._at(s)
+        struct.pack_into(">16sBIH8s8s", p, o, cga, USED | at, expiry, 0, owner, backend.random_bytes(8))
         self.dirty = True
         return self._key(s), at, expiry
 
@@ -247,7 +263,8 @@ class KeyStore:
     def _clear(self):
         for i in range(len(self._index)):
             self._index[i] = 0
-        self._slots[:] = bytes(len(self._slots))
+        for p in self._pages:
+            p[:] = bytes(len(p))
         self._n = 0
 
     # ---- the sealed file ---------------------------------------------------------------
@@ -265,7 +282,8 @@ class KeyStore:
             with open(tmp, "wb") as f:
                 f.write(MAGIC + nonce)
                 for s in range(self._n):
-                    ct = ctr.xor(self._slots[s * SLOT:(s + 1) * SLOT])
+                    p, o = self._at(s)
+                    ct = ctr.xor(p[o:o + SLOT])
                     h.update(ct)
                     f.write(ct)
                 f.write(hmac.digest("sha256", self._mac, h.digest()))
@@ -316,8 +334,8 @@ class KeyStore:
                             elif now < struct.unpack_from(">I", recs, o + 17)[0]:
                                 live += 1
                                 if fill and self._n < self.max_entries:
-                                    s = self._insert(recs[o:o + 16])
-                                    self._slots[s * SLOT:(s + 1) * SLOT] = recs[o:o + SLOT]
+                                    p, po = self._at(self._insert(recs[o:o + 16]))
+                                    p[po:po + SLOT] = recs[o:o + SLOT]
                     if fill and h.digest() != digest:
                         raise VerifyError("key store file: changed while loading")
                 except VerifyError:

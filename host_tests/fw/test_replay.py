@@ -97,12 +97,12 @@ def test_replayed_copy_of_the_last_accepted_fbu_refused():
     bound = binding(ar, MN.addr)
     assert bound[1] == NOW + 300
     ar.keystore_dirty = False                 # saved by the daemon
-    table = bytes(ar.keystore._slots)
+    table = b"".join(ar.keystore._pages)
     for t in (NOW + 1, NOW + 200):
         assert _status(ar.handle(f, now_at(t))) == 128
     assert ar.counters["fbu.rejected.seq"] == 2 and ar.counters["fbu.accepted"] == 1
     assert binding(ar, MN.addr) == bound                 # the lifetime is not renewed either
-    assert bytes(ar.keystore._slots) == table and not ar.keystore_dirty and ar.keystore.last_seq(MN.addr) == 7
+    assert b"".join(ar.keystore._pages) == table and not ar.keystore_dirty and ar.keystore.last_seq(MN.addr) == 7
 
 
 def _status(out):
