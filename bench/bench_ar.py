@@ -123,7 +123,7 @@ def compile_mpy(d):
     """The firmware and the test fixtures as .mpy files under d/mpy (fixture data linked)."""
     out = Path(d) / "mpy"
     srcs = [(p, p.relative_to(ROOT / "firmware")) for p in (ROOT / "firmware").rglob("*.py")]
-    srcs += [(ROOT / "host_tests/fw" / n, Path(n)) for n in ("arfix.py", "fwtest.py")]
+    srcs += [(ROOT / "host_tests/fw" / n, Path(n)) for n in ("arfix.py", "daemonfix.py", "fwtest.py")]
     for src, rel in srcs:
         dst = (out / rel).with_suffix(".mpy")
         dst.parent.mkdir(parents=True, exist_ok=True)

@@ -6,73 +6,14 @@ import os
 import time
 
 from arfix import Node, key, prrtadv, rtsolpr
+from daemonfix import FakeLink, bundle, daemon, remove
 from fmipkey import compat, main, send
 from fmipkey.clock import Clock
-from fmipkey.crypto import der
-from fwtest import data
 from fwtest import now_at
 
 MN = Node("rsa1024_b.pem")
 HKEPK = key("rsa1024_pkcs8.pem")
 MN_MAC = b"\x02\x00\x00\x00\x00\x42"
-
-
-class FakeLink:
-    """Records what is sent (and whether the key store file existed then); recv() plays a script."""
-
-    def __init__(self, keystore_path, script=()):
-        self.mac = b"\x02\x00\x00\x00\x00\x01"
-        self.counters = {}
-        self.sent = []
-        self.script = list(script)
-        self._ks = keystore_path
-        self._fd = open("/dev/null", "rb")   # always readable for poll()
-
-    def fileno(self):
-        return self._fd.fileno()
-
-    def recv(self):
-        if not self.script:
-            return None
-        step = self.script.pop(0)
-        if isinstance(step, BaseException):
-            raise step
-        return step
-
-    def send(self, packet, dst_mac=None):
-        self.sent.append((packet, dst_mac, compat.exists(self._ks)))
-
-    def close(self):
-        self._fd.close()
-
-
-def bundle(**cfg):
-    b = "/tmp/fk_daemon_%s" % "".join("%02x" % x for x in os.urandom(6))
-    os.mkdir(b)
-    ar = Node("rsa1024_a.pem", bytes(16))
-    c = {"role": "ar", "cga_sec": 0, "interface": "fake0"}
-    c.update(cfg)
-    pem = "".join(der.pem_encode("CERTIFICATE", data(n)) for n in ("cert_router.der", "cert_ca.der", "cert_root.der"))
-    for name, content in (("config.json", json.dumps(c)), ("key.pem", data("rsa1024_a.pem")), ("cga.der", ar.params),
-                          ("certs.pem", pem), ("device.key", bytes(range(32)))):
-        with open(b + "/" + name, "wb" if type(content) is bytes else "w") as f:
-            f.write(content)
-    return b
-
-
-def remove(path):
-    try:
-        os.remove(path)
-        return
-    except OSError:
-        pass
-    for name in os.listdir(path):
-        remove(path + "/" + name)
-    os.rmdir(path)
-
-
-def daemon(b, script=(), keystore_file="keystore.bin"):
-    return main.Daemon({"bundle": b, "export": False}, FakeLink(b + "/" + keystore_file, script))
 
 
 def request(d, nonce=b"NONCE1"):

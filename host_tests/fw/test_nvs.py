@@ -61,7 +61,7 @@ def test_no_esp32_module_is_a_config_error():
 
 def test_ar_daemon_seals_its_key_store_with_the_nvs_key():
     # an AR bundle whose device_key_file names NVS and holds no device.key file
-    from test_main_daemon import bundle, daemon, remove
+    from daemonfix import bundle, daemon, remove
     b = bundle(device_key_file="nvs:device.key")
     os.remove(b + "/device.key")
     FakeNVS.blobs = {("fmipkey", "device.key"): bytes(range(32))}
