@@ -75,6 +75,8 @@ def test_binding_compiles_against_micropython_headers(mp_src, rawip6):
     obj = hwbuild.gcc("modfmipkey_hw%s.o" % ("_rawip6" if rawip6 else ""), [hwbuild.HW / "modfmipkey_hw.c"], args)
     syms = subprocess.run(["nm", str(obj)], capture_output=True, text=True, check=True).stdout
     assert " D fmipkey_hw_module" in syms or " R fmipkey_hw_module" in syms
-    # the binding calls the cores, and on ESP32 the port's netif lookup
+    # the binding calls the cores, and on ESP32 the port's netif lookup and, from the tcpip
+    # task, only the wake-up of MicroPython's task (nothing of the VM's)
     assert ("U rawip6_open" in syms and "U fmipkey_hw_netif" in syms) == rawip6
+    assert ("U mp_hal_wake_main_task" in syms) == rawip6
     assert "U fmipkey_mpi_modexp" in syms

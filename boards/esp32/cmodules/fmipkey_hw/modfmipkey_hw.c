@@ -8,7 +8,8 @@
 //     .recv() -> (packet, src_mac) or None
 //     .send(packet)                   a whole IPv6 packet; OSError when lwIP refuses it
 //     .mac() -> bytes                 .stats() -> (rx, rx_full, rx_big, tx, tx_error)
-//     .close()                        select.poll() sees it readable while packets wait;
+//     .close()                        select.poll() sees it readable while packets wait (and is
+//                                     woken when one arrives);
 //                                     one object at a time: a new one closes the old (soft reset)
 #include <string.h>
 
@@ -58,6 +59,13 @@ static MP_DEFINE_CONST_FUN_OBJ_3(fmipkey_hw_modexp_obj, fmipkey_hw_modexp);
 
 // The lwIP netif of "ap" or "sta": port code (netif_esp32.c on ESP-IDF).
 struct netif *fmipkey_hw_netif(const char *name);
+// rawip6's notify (the esp32 port's, mphalport.c), called in the tcpip task once a packet is
+// queued: a FreeRTOS task notification, no MicroPython object touched. It ends the sleep
+// (ulTaskNotifyTake, up to a tick) in which select.poll waits between two looks at the ring,
+// so the daemon reads the packet now. Nothing has to run in the VM per packet, so nothing is
+// scheduled: mp_sched_schedule alone would not end that sleep on esp32 (no
+// MICROPY_SCHED_HOOK_SCHEDULED there; machine.Pin's IRQ adds this same wake-up).
+void mp_hal_wake_main_task(void);
 
 typedef struct {
     mp_obj_base_t base;
@@ -94,8 +102,7 @@ static mp_obj_t rawip6_make_new(const mp_obj_type_t *type, size_t n_args, size_t
     rawip6_obj_t *self = mp_obj_malloc(rawip6_obj_t, type);
     rawip6_close();
     owner = NULL;
-    // notify NULL: the daemon polls (MP_STREAM_POLL below), nothing runs in the tcpip task for us
-    int err = rawip6_open(netif, addr.buf, prefix.buf, NULL);
+    int err = rawip6_open(netif, addr.buf, prefix.buf, mp_hal_wake_main_task);
     if (err != 0) {
         raise_lwip(err);
     }

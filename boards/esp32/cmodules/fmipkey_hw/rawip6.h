@@ -48,7 +48,7 @@ struct rawip6_stats {
 };
 
 // notify (may be NULL) runs in the tcpip task after a packet is queued: it
-// must only signal (a semaphore, mp_sched_schedule), never touch the reader's
+// must only signal (a task notification, a semaphore), never touch the reader's
 // objects. Returns 0 or a negative lwIP err_t (ERR_INPROGRESS: already open).
 // prefix: 8 octets, or NULL.
 int rawip6_open(struct netif *netif, const uint8_t addr[16], const uint8_t *prefix, void (*notify)(void));
