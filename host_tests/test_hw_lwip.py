@@ -8,6 +8,7 @@ lwiprelay.py in place of the C binding. An MN daemon (MicroPython, AF_PACKET)
 completes CPS/CPA, RtSolPr/PrRtAdv and FBU/FBack with it, and lwIP still
 answers Neighbor Solicitations for the AR's CGA while the PCBs are open. The
 relay is built with AddressSanitizer."""
+import contextlib
 import os
 import socket
 import struct
@@ -35,6 +36,10 @@ from test_sim import read_pcap  # noqa: E402
 pytestmark = pytest.mark.timeout(300)
 HERE = Path(__file__).resolve().parent
 LWIP_MAC = "02:fe:00:00:00:01"
+OURS = bytes.fromhex(LWIP_MAC.replace(":", ""))
+# the core opened straight on a link: its CGA, and a peer
+CGA = bytes.fromhex("fe80000000000000" + "0011223344556677")
+PEER, PEER_MAC = bytes.fromhex("fe80000000000000" + "0200000000000002"), bytes.fromhex("020000000002")
 SEND_UDP = "import socket, sys; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b'x', (sys.argv[1], 9))"
 
 
@@ -119,7 +124,6 @@ def test_ar_messages_leave_through_lwip_lwip(exchange):
     sim, _, _, _, ar_addr = exchange
     frames = read_pcap(sim.out / "exchange.pcap")
     pkts = simulation.packets(sim.out / "exchange.pcap")
-    ours = bytes.fromhex(LWIP_MAC.replace(":", ""))
     names = []
     for frame, p in zip(frames, pkts):
         name = simulation.message_name(p)
@@ -127,7 +131,7 @@ def test_ar_messages_leave_through_lwip_lwip(exchange):
         if p["ipv6.src"] != ar_addr:
             continue
         names.append(name)
-        assert frame[6:12] == ours
+        assert frame[6:12] == OURS
         if name in ("CPA", "PrRtAdv", "ICMPv6 136"):
             assert ip[7] == 255, name
             assert p["icmpv6.checksum.status"] == "1", name
@@ -162,25 +166,10 @@ class Relay:
         return struct.unpack("<5I", self.call(b"T")[5:])
 
 
-def test_pcbs_take_send_and_fmip_only_into_a_bounded_ring_lwip(relay_bin, tmp_path):
-    """Straight at the core on lwIP: an echo request stays lwIP's; a Mobility Header behind
-    Destination Options and CPSs are queued whole with the frame's source MAC, four at
-    most (RAWIP6_SLOTS), the rest dropped and counted; the ring empties in order and
-    takes packets again."""
-    from fmipkey.wire import icmp6, mh
-    cga_ = bytes.fromhex("fe80000000000000" + "0011223344556677")
-    peer, peer_mac = bytes.fromhex("fe80000000000000" + "0200000000000002"), bytes.fromhex("020000000002")
-    lwip_mac = bytes.fromhex(LWIP_MAC.replace(":", ""))
-
-    def cps(i):
-        return icmp6.packet(peer, cga_, bytearray(bytes((148, 0, 0, 0, 0, i, 0, 0))))
-    echo = icmp6.packet(peer, cga_, bytearray(bytes((128, 0, 0, 0, 0, 1, 0, 1))))
-    fbu = mh.packet(peer, cga_, bytearray(bytes((59, 1, 8, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0))), home=peer,
-                    hlim=255)
-    assert fbu[6] == 60     # the Mobility Header behind Destination Options (a Home Address option)
-    frames = [echo, fbu] + [cps(i) for i in range(5)]
-    (tmp_path / "frames").write_bytes(b"".join(
-        len(f).to_bytes(2, "big") + f for f in (lwip_mac + peer_mac + b"\x86\xdd" + p for p in frames)))
+@contextlib.contextmanager
+def core_on_a_link(relay_bin, tmp_path):
+    """lwip_relay on a TAP device bridged to a peer's link, the core opened with CGA;
+    yields (the link, a Relay client)."""
     with simulation.Link(["ar", "peer"]) as link:
         simulation.sh("ip", "-n", link.ns["ar"], "tuntap", "add", "dev", "tap0", "mode", "tap")
         simulation.sh("ip", "-n", link.ns["ar"], "link", "set", "tap0", "master", "br0", "up")
@@ -189,8 +178,31 @@ def test_pcbs_take_send_and_fmip_only_into_a_bounded_ring_lwip(relay_bin, tmp_pa
         wait_for(lambda: "lwip_relay:" in (tmp_path / "relay.log").read_text() or relay.poll() is not None, 15,
                  "lwip_relay to start")
         r = Relay(str(tmp_path / "relay.sock"), tmp_path / "me.sock")
-        opened = r.call(b"O" + cga_ + b"-" + str(tmp_path / "wake.sock").encode())
-        assert opened[:5] == b"r\0\0\0\0" and opened[5:11] == lwip_mac
+        opened = r.call(b"O" + CGA + b"-" + str(tmp_path / "wake.sock").encode())
+        assert opened[:5] == b"r\0\0\0\0" and opened[5:11] == OURS
+        yield link, r
+        assert r.call(b"C")[:5] == b"r\0\0\0\0"
+        stop(relay)
+        log.close()
+
+
+def test_pcbs_take_send_and_fmip_only_into_a_bounded_ring_lwip(relay_bin, tmp_path):
+    """Straight at the core on lwIP: an echo request stays lwIP's; a Mobility Header behind
+    Destination Options and CPSs are queued whole with the frame's source MAC, four at
+    most (RAWIP6_SLOTS), the rest dropped and counted; the ring empties in order and
+    takes packets again."""
+    from fmipkey.wire import icmp6, mh
+
+    def cps(i):
+        return icmp6.packet(PEER, CGA, bytearray(bytes((148, 0, 0, 0, 0, i, 0, 0))))
+    echo = icmp6.packet(PEER, CGA, bytearray(bytes((128, 0, 0, 0, 0, 1, 0, 1))))
+    fbu = mh.packet(PEER, CGA, bytearray(bytes((59, 1, 8, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0))), home=PEER,
+                    hlim=255)
+    assert fbu[6] == 60     # the Mobility Header behind Destination Options (a Home Address option)
+    frames = [echo, fbu] + [cps(i) for i in range(5)]
+    (tmp_path / "frames").write_bytes(b"".join(
+        len(f).to_bytes(2, "big") + f for f in (OURS + PEER_MAC + b"\x86\xdd" + p for p in frames)))
+    with core_on_a_link(relay_bin, tmp_path) as (link, r):
         link.exec_(link.ns["peer"], sys.executable, "-c", SEND_FRAMES, tmp_path / "frames")
         wait_for(lambda: sum(r.stats()[:2]) >= 6, 10, "the relay to see the frames")
         time.sleep(0.2)   # anything more would arrive now
@@ -198,11 +210,58 @@ def test_pcbs_take_send_and_fmip_only_into_a_bounded_ring_lwip(relay_bin, tmp_pa
         assert (rx, full, big) == (4, 2, 0)
         got = [r.call(b"R") for _ in range(5)]
         assert [g[:1] for g in got] == [b"P"] * 4 + [b"N"]
-        assert [g[1:7] for g in got[:4]] == [peer_mac] * 4
+        assert [g[1:7] for g in got[:4]] == [PEER_MAC] * 4
         assert [g[7:] for g in got[:4]] == [fbu, cps(0), cps(1), cps(2)]
         link.exec_(link.ns["peer"], sys.executable, "-c", SEND_FRAMES, tmp_path / "frames")
         wait_for(lambda: r.stats()[0] >= 8, 10, "the ring to take packets again")
         assert r.call(b"R")[7:] == fbu
-        assert r.call(b"C")[:5] == b"r\0\0\0\0"
-        stop(relay)
+
+
+RECV_FRAMES = ("import socket, sys\n"
+               "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0xdd86)\n"   # ETH_P_IPV6, network order
+               "s.bind(('eth0', 0))\n"
+               "s.settimeout(10)\n"
+               "print('ready', flush=True)\n"
+               "src, n, got = bytes.fromhex(sys.argv[2]), int(sys.argv[3]), []\n"
+               "while len(got) < n:\n"
+               "    f = s.recv(2048)\n"
+               "    if f[22:38] == src:\n"
+               "        got.append(f)\n"
+               "open(sys.argv[1], 'wb').write(b''.join(len(f).to_bytes(2, 'big') + f for f in got))\n")
+
+
+def test_lwip_fills_each_checksum_in_its_field_lwip(relay_bin, tmp_path):
+    """What the core sends, lwIP sends with its own checksum, whatever the engine's said
+    (0xdead here): ICMPv6 at offset 2 (tshark checks it), the Mobility Header at offset 4
+    with its MH Type and Reserved octets (2, 3) as they were; to a multicast group with
+    the packets' hop limit 255, not lwIP's multicast default of 1."""
+    from fmipkey.wire import icmp6, mh
+    import pcap
+    group = bytes.fromhex("ff020000000000000000000000000001")
+    cpa = bytearray(icmp6.packet(CGA, group, bytearray(bytes((149, 0, 0, 0, 0, 7, 0, 0)))))
+    fback = bytearray(mh.packet(CGA, group, bytearray(bytes((59, 1, 9, 0, 0, 0, 0, 0, 0, 1, 1, 44, 1, 2, 0, 0))),
+                                hlim=255))
+    cpa[42:44] = fback[44:46] = b"\xde\xad"
+    with core_on_a_link(relay_bin, tmp_path) as (link, r):
+        log = open(tmp_path / "peer.log", "w")
+        peer = link.spawn("peer", [sys.executable, "-c", RECV_FRAMES, tmp_path / "got", CGA.hex(), 2], log)
+        wait_for(lambda: "ready" in (tmp_path / "peer.log").read_text() or peer.poll() is not None, 10,
+                 "the peer to listen")
+        for p in (cpa, fback):
+            assert r.call(b"S" + bytes(p))[:5] == b"r\0\0\0\0"
+        assert peer.wait(15) == 0, (tmp_path / "peer.log").read_text()
         log.close()
+    data, frames = (tmp_path / "got").read_bytes(), []
+    while data:
+        n = int.from_bytes(data[:2], "big")
+        frames.append(data[2:2 + n])
+        data = data[2 + n:]
+    pcap.write(tmp_path / "got.pcap", frames)
+    (p_cpa, _) = simulation.packets(tmp_path / "got.pcap")
+    ip, ip_mh = (f[14:] for f in frames)
+    assert all(f[6:12] == OURS and f[14 + 24:14 + 40] == group for f in frames)
+    assert (ip[6], ip[7], ip_mh[6], ip_mh[7]) == (58, 255, 135, 255)
+    assert ip[40] == 149 and ip[42:44] != b"\xde\xad" and p_cpa["icmpv6.checksum.status"] == "1"
+    body = ip_mh[40:]
+    assert body[:4] == bytes((59, 1, 9, 0)) and body[4:6] != b"\xde\xad"
+    assert icmp6.checksum_ok(body, CGA, group, icmp6.NH_MH, 4)
