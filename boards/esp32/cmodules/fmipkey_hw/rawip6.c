@@ -46,15 +46,15 @@ static struct {
 // -1 when the chain is cut short.
 static int upper_layer(struct pbuf *p, uint16_t *off) {
     uint8_t nh = pbuf_get_at(p, 6);
-    uint16_t at = 40;
+    uint32_t at = 40;   // not 16 bits: a chain near 64 KiB (reassembled) would wrap it and loop
     while (nh == NH_HOPOPTS || nh == NH_ROUTING || nh == NH_DSTOPTS) {
         if (at + 2 > p->tot_len) {
             return -1;
         }
-        nh = pbuf_get_at(p, at);
-        at += 8 * (pbuf_get_at(p, at + 1) + 1);
+        nh = pbuf_get_at(p, (u16_t)at);
+        at += 8 * (pbuf_get_at(p, (u16_t)(at + 1)) + 1);
     }
-    *off = at;
+    *off = (uint16_t)at;
     return at < p->tot_len ? nh : -1;
 }
 
