@@ -3,7 +3,7 @@ sys_arch and tcpip thread): the raw-API path an ESP32 access point runs.
 c/lwip_relay.c runs lwIP on a TAP device bridged into the simulation's link
 (fmipkey_tools.sim), with the core on its netif and a small netif driver of
 its own (Debian's tapif overflows its pbufs). The AR daemon (lwip_ar.py:
-net/esp32.py on the MicroPython unix port) reaches the core through
+the board's main.py, net/esp32.py on the MicroPython unix port) reaches the core through
 lwiprelay.py in place of the C binding. An MN daemon (MicroPython, AF_PACKET)
 completes CPS/CPA, RtSolPr/PrRtAdv and FBU/FBack with it, and lwIP still
 answers Neighbor Solicitations for the AR's CGA while the PCBs are open. The
@@ -35,6 +35,7 @@ from test_sim import read_pcap  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 HERE = Path(__file__).resolve().parent
+BOARD = HERE.parent / "boards" / "esp32"     # its main.py runs the AR
 LWIP_MAC = "02:fe:00:00:00:01"
 OURS = bytes.fromhex(LWIP_MAC.replace(":", ""))
 # the core opened straight on a link: its CGA, and a peer
@@ -85,7 +86,7 @@ def exchange(relay_bin, tmp_path_factory, request):
         alog = sim.dirs["ar"] / "daemon.log"
         sim.logs["ar"] = open(alog, "a")
         ar = sim.link.spawn("ar", [MICROPYTHON, HERE / "lwip_ar.py", sock, sim.dirs["ar"], "--export-keys"],
-                            sim.logs["ar"], "%s:%s" % (simulation.FIRMWARE, HERE))
+                            sim.logs["ar"], "%s:%s:%s" % (simulation.FIRMWARE, HERE, BOARD))
         wait_for(lambda: " start " in alog.read_text() or ar.poll() is not None, 15, "the AR to start")
         assert ar.poll() is None, alog.read_text()
         ar_addr = config.format_addr(addr_of(sim.dirs["ar"]))

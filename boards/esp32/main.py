@@ -7,10 +7,13 @@ from fmipkey.errors import ConfigError
 from fmipkey.net import esp32
 
 
-def run():
+def run(argv=("/", "--console")):
+    """The daemon over net/esp32.py; argv as `micropython -m fmipkey.main` takes it, bundle
+    first (host_tests/lwip_ar.py runs this with another bundle)."""
     try:
-        opts = main._args(["/", "--console"])  # `fmipkey console` talks to it without stopping it
-        link = esp32.link_for("", config.load("/config.json"))
+        opts = main._args(list(argv))
+        bundle = opts["bundle"].rstrip("/")
+        link = esp32.link_for(bundle, config.load(bundle + "/config.json"))
         d = main.Daemon(opts, link)
     except ConfigError as e:
         print("fmipkey: %s" % e.args[0])
@@ -18,4 +21,5 @@ def run():
     return d.run()
 
 
-run()
+if __name__ == "__main__":   # the board runs main.py as __main__
+    run()
