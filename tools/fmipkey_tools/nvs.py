@@ -24,13 +24,18 @@ PARTITIONS = ROOT / "boards" / "esp32" / "partitions-fmipkey.csv"
 IMAGE = "nvs.bin"   # in the bundle: written to flash by esptool, never copied to the file system
 
 
+def partitions(table=PARTITIONS):
+    """The rows of an ESP-IDF partition table CSV: (name, type, subtype, offset, size)."""
+    with open(table, newline="") as f:
+        rows = csv.reader(line for line in f if line.strip() and not line.lstrip().startswith("#"))
+        return [(c[0], c[1], c[2], int(c[3], 0), int(c[4], 0)) for c in ([x.strip() for x in r] for r in rows)]
+
+
 def partition(name="nvs", table=PARTITIONS):
     """(offset, size) of partition `name` in an ESP-IDF partition table CSV."""
-    with open(table, newline="") as f:
-        for row in csv.reader(line for line in f if line.strip() and not line.lstrip().startswith("#")):
-            cols = [c.strip() for c in row]
-            if cols[0] == name:
-                return int(cols[3], 0), int(cols[4], 0)
+    for row in partitions(table):
+        if row[0] == name:
+            return row[3], row[4]
     raise click.ClickException("%s has no partition named %s" % (table, name))
 
 
