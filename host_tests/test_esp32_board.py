@@ -41,6 +41,9 @@ def test_sdkconfig_turns_on_what_fmipkey_hw_needs():
     assert s["CONFIG_MBEDTLS_HARDWARE_MPI"] == "y"      # modexp on the RSA peripheral
     assert int(s["CONFIG_LWIP_MAX_RAW_PCBS"]) >= 3      # rawip6's ICMPv6, MH and Destination Options PCBs
     assert int(s["CONFIG_LWIP_IPV6_NUM_ADDRESSES"]) >= 3    # the CGA, the prefix address, any link-local one
+    # ESP-IDF's default hook drops IPv6 input unless the netif's first address is set: not so
+    # with a CGA off fe80::/64 (lwIP keeps that slot for a link-local address)
+    assert s["CONFIG_LWIP_HOOK_IP6_INPUT_NONE"] == "y"
     assert s["CONFIG_PARTITION_TABLE_CUSTOM"] == "y"
     assert (BOARD / s["CONFIG_PARTITION_TABLE_CUSTOM_FILENAME"].strip('"')) == nvs.PARTITIONS
     cmake = (BOARD / "mpconfigboard.cmake").read_text()
