@@ -168,8 +168,8 @@ class Relay:
 
 
 @contextlib.contextmanager
-def core_on_a_link(relay_bin, tmp_path):
-    """lwip_relay on a TAP device bridged to a peer's link, the core opened with CGA;
+def core_on_a_link(relay_bin, tmp_path, addr=CGA):
+    """lwip_relay on a TAP device bridged to a peer's link, the core opened with `addr`;
     yields (the link, a Relay client)."""
     with simulation.Link(["ar", "peer"]) as link:
         simulation.sh("ip", "-n", link.ns["ar"], "tuntap", "add", "dev", "tap0", "mode", "tap")
@@ -179,7 +179,7 @@ def core_on_a_link(relay_bin, tmp_path):
         wait_for(lambda: "lwip_relay:" in (tmp_path / "relay.log").read_text() or relay.poll() is not None, 15,
                  "lwip_relay to start")
         r = Relay(str(tmp_path / "relay.sock"), tmp_path / "me.sock")
-        opened = r.call(b"O" + CGA + b"-" + str(tmp_path / "wake.sock").encode())
+        opened = r.call(b"O" + addr + b"-" + str(tmp_path / "wake.sock").encode())
         assert opened[:5] == b"r\0\0\0\0" and opened[5:11] == OURS
         yield link, r
         assert r.call(b"C")[:5] == b"r\0\0\0\0"
@@ -226,7 +226,7 @@ RECV_FRAMES = ("import socket, sys\n"
                "src, n, got = bytes.fromhex(sys.argv[2]), int(sys.argv[3]), []\n"
                "while len(got) < n:\n"
                "    f = s.recv(2048)\n"
-               "    if f[22:38] == src:\n"
+               "    if f[22:38] == src and (f[20] == 135 or f[20] == 58 and f[54] in (148, 149, 154)):\n"  # not ND, MLD
                "        got.append(f)\n"
                "open(sys.argv[1], 'wb').write(b''.join(len(f).to_bytes(2, 'big') + f for f in got))\n")
 
@@ -252,11 +252,7 @@ def test_lwip_fills_each_checksum_in_its_field_lwip(relay_bin, tmp_path):
             assert r.call(b"S" + bytes(p))[:5] == b"r\0\0\0\0"
         assert peer.wait(15) == 0, (tmp_path / "peer.log").read_text()
         log.close()
-    data, frames = (tmp_path / "got").read_bytes(), []
-    while data:
-        n = int.from_bytes(data[:2], "big")
-        frames.append(data[2:2 + n])
-        data = data[2 + n:]
+    frames = received(tmp_path / "got")
     pcap.write(tmp_path / "got.pcap", frames)
     (p_cpa, _) = simulation.packets(tmp_path / "got.pcap")
     ip, ip_mh = (f[14:] for f in frames)
@@ -266,3 +262,38 @@ def test_lwip_fills_each_checksum_in_its_field_lwip(relay_bin, tmp_path):
     body = ip_mh[40:]
     assert body[:4] == bytes((59, 1, 9, 0)) and body[4:6] != b"\xde\xad"
     assert icmp6.checksum_ok(body, CGA, group, icmp6.NH_MH, 4)
+
+
+def received(path):
+    """The frames RECV_FRAMES wrote."""
+    data, frames = path.read_bytes(), []
+    while data:
+        n = int.from_bytes(data[:2], "big")
+        frames.append(data[2:2 + n])
+        data = data[2 + n:]
+    return frames
+
+
+def test_a_cga_off_link_local_still_resolves_neighbours_lwip(relay_bin, tmp_path):
+    """A CGA on a global prefix (provision allows it for an AR; an MN's always is) takes an
+    address slot other than the first, which lwIP keeps for a link-local address and leaves
+    empty here. lwIP still resolves a neighbour on the prefix (its Neighbor Solicitation
+    comes from the CGA) and the unicast goes out. On ESP-IDF, whose default IPv6 input hook
+    drops everything on such a netif, sdkconfig.board turns that hook off."""
+    from fmipkey.wire import icmp6
+    cga_ = bytes.fromhex("20010db800010000" + CGA[8:].hex())
+    peer = bytes.fromhex("20010db800010000" + "0000000000000002")
+    with core_on_a_link(relay_bin, tmp_path, cga_) as (link, r):
+        ns = link.ns["peer"]
+        link.exec_(ns, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.addr_gen_mode=1", "net.ipv6.conf.eth0.disable_ipv6=0")
+        simulation.sh("ip", "-n", ns, "-6", "addr", "add", "2001:db8:1::2/64", "dev", "eth0", "nodad")
+        log = open(tmp_path / "peer.log", "w")
+        got = link.spawn("peer", [sys.executable, "-c", RECV_FRAMES, tmp_path / "got", cga_.hex(), 1], log)
+        wait_for(lambda: "ready" in (tmp_path / "peer.log").read_text() or got.poll() is not None, 10,
+                 "the peer to listen")
+        pkt = icmp6.packet(cga_, peer, bytearray(bytes((149, 0, 0, 0, 0, 9, 0, 0))))
+        assert r.call(b"S" + pkt)[:5] == b"r\0\0\0\0"      # queued while lwIP resolves the peer
+        assert got.wait(15) == 0, "lwIP never resolved the peer: %s" % (tmp_path / "peer.log").read_text()
+        log.close()
+    (frame,) = received(tmp_path / "got")
+    assert frame[6:12] == OURS and frame[14:] == pkt
