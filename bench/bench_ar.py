@@ -7,7 +7,9 @@ MicroPython runs .mpy files (mpy-cross), as a board does. Peak heap growth of an
 smallest `-X heapsize` at which it still succeeds minus the heap in use before it (what a board
 must keep free; only meaningful when the setup alone fits in less, which is reported too); the
 bytes an exchange leaves allocated with the GC off are reported as well (C temporaries freed
-inside pow() are not in that figure). Prints one JSON object."""
+inside pow() are not in that figure). Prints one JSON object.
+FMIPKEY_MICROPYTHON=/path/to/micropython runs this bench and bench_heap on another MicroPython
+binary than .venv's (docs/esp32-heap.md builds a 32-bit one, and one with fmipkey frozen in)."""
 import json
 import os
 import subprocess
@@ -132,13 +134,18 @@ def compile_mpy(d):
     return str(out)
 
 
+# The MicroPython that mp() runs: FMIPKEY_MICROPYTHON names another build (a 32-bit one, one
+# with fmipkey frozen in: ".frozen" leads its path, so a frozen fmipkey is imported from there).
+MICROPYTHON = os.environ.get("FMIPKEY_MICROPYTHON") or str(ROOT / ".venv/bin/micropython")
+
+
 def mp(script, d, args=(), heap=None):
     path = os.path.join(d, "s.py")
     with open(path, "w") as f:
         f.write(script)
-    cmd = [str(ROOT / ".venv/bin/micropython")] + (["-X", "heapsize=%d" % heap] if heap else []) + [path]
+    cmd = [MICROPYTHON] + (["-X", "heapsize=%d" % heap] if heap else []) + [path]
     proc = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True,
-                          env=dict(os.environ, MICROPYPATH=os.path.join(d, "mpy")))
+                          env=dict(os.environ, MICROPYPATH=".frozen:" + os.path.join(d, "mpy")))
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT"):
             return [float(x) for x in line.split()[1:]]
