@@ -166,6 +166,9 @@ class Relay:
     def stats(self):
         return struct.unpack("<5I", self.call(b"T")[5:])
 
+    def pending(self):
+        return struct.unpack("<i", self.call(b"L")[1:5])[0]
+
 
 @contextlib.contextmanager
 def core_on_a_link(relay_bin, tmp_path, addr=CGA):
@@ -209,7 +212,9 @@ def test_pcbs_take_send_and_fmip_only_into_a_bounded_ring_lwip(relay_bin, tmp_pa
         time.sleep(0.2)   # anything more would arrive now
         rx, full, big, tx, tx_err = r.stats()
         assert (rx, full, big) == (4, 2, 0)
+        assert r.pending() == len(fbu)          # the oldest packet's length: what a reader allocates
         got = [r.call(b"R") for _ in range(5)]
+        assert r.pending() == 0
         assert [g[:1] for g in got] == [b"P"] * 4 + [b"N"]
         assert [g[1:7] for g in got[:4]] == [PEER_MAC] * 4
         assert [g[7:] for g in got[:4]] == [fbu, cps(0), cps(1), cps(2)]

@@ -16,6 +16,7 @@
  *   'O' addr[16] ('p' prefix[8] | '-') wake_path -> 'r' status(i32) mac[6]  rawip6_open
  *   'S' packet                          -> 'r' status(i32)           rawip6_send
  *   'R'                                 -> 'P' mac[6] packet | 'N'   rawip6_recv
+ *   'L'                                 -> 'r' length(i32)           rawip6_pending
  *   'T'                                 -> 'r' 0 stats(5 x u32)      rawip6_get_stats
  *   'C'                                 -> 'r' 0                     rawip6_close
  * After open, the core's notify hook (in lwIP's tcpip thread) sends one byte
@@ -185,6 +186,9 @@ int main(int argc, char **argv) {
                 sendto(sock, out, len ? 7 + len : 1, 0, (struct sockaddr *)&from, fromlen);
                 break;
             }
+            case 'L':
+                reply_status(&from, fromlen, (int32_t)rawip6_pending(), NULL, 0);
+                break;
             case 'T': {
                 struct rawip6_stats s;
                 rawip6_get_stats(&s);

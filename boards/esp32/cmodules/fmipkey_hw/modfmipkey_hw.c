@@ -121,13 +121,15 @@ static rawip6_obj_t *opened(mp_obj_t self_in) {
 
 static mp_obj_t py_rawip6_recv(mp_obj_t self_in) {
     opened(self_in);
-    if (!rawip6_pending()) {
+    // only this task takes packets out, so the oldest one stays the oldest until rawip6_recv
+    size_t n = rawip6_pending();
+    if (n == 0) {
         return mp_const_none;
     }
     vstr_t v;
-    vstr_init_len(&v, RAWIP6_SLOT_SIZE);
+    vstr_init_len(&v, n);   // its size, not a slot's 1.5 KB: a fragmented heap may have no such block
     byte mac[6];
-    v.len = rawip6_recv((byte *)v.buf, v.len, mac);
+    v.len = rawip6_recv((byte *)v.buf, n, mac);
     mp_obj_t t[2] = {mp_obj_new_bytes_from_vstr(&v), mp_obj_new_bytes(mac, 6)};
     return mp_obj_new_tuple(2, t);
 }

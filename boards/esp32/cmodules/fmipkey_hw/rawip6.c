@@ -291,8 +291,15 @@ size_t rawip6_recv(uint8_t *buf, size_t cap, uint8_t src_mac[6]) {
     return n;
 }
 
-int rawip6_pending(void) {
-    return rawip6.count > 0;   // one aligned word: read without the lock
+size_t rawip6_pending(void) {
+    size_t n = 0;
+    SYS_ARCH_DECL_PROTECT(lev);
+    SYS_ARCH_PROTECT(lev);
+    if (rawip6.count > 0) {
+        n = rawip6.ring[rawip6.head].len;
+    }
+    SYS_ARCH_UNPROTECT(lev);
+    return n;
 }
 
 void rawip6_get_stats(struct rawip6_stats *out) {

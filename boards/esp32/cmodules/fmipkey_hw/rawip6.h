@@ -62,7 +62,9 @@ int rawip6_send(const uint8_t *pkt, size_t len);
 // in src_mac (zeros when the netif is not Ethernet-like).
 size_t rawip6_recv(uint8_t *buf, size_t cap, uint8_t src_mac[6]);
 
-int rawip6_pending(void);
+// The length of the oldest queued packet, 0 when none: what the reader must
+// allocate for it (a board's fragmented heap may have no slot-sized block free).
+size_t rawip6_pending(void);
 void rawip6_get_stats(struct rawip6_stats *out);
 // The netif's MAC address (6 octets), once open.
 void rawip6_mac(uint8_t mac[6]);
