@@ -206,7 +206,7 @@ class Daemon:
             raise ConfigError("this MicroPython has no %s (OpenWrt's micropython-nossl): install "
                               "micropython-mbedtls" % " and no ".join(missing))
         self.counters = {"errors.engine": 0, "errors.send": 0, "errors.save": 0, "errors.link": 0,
-                         "errors.counters": 0, "errors.export": 0, "dropped.unsaved": 0}
+                         "errors.memory": 0, "errors.counters": 0, "errors.export": 0, "dropped.unsaved": 0}
         self._errors = {}  # counter -> text of the I/O error last logged for it
         ident = identity.load(b.dir, cfg)
         self.addr = ident.addr
@@ -266,7 +266,11 @@ class Daemon:
         answers: at any packet rate the loop comes back to its timers, saves and counters."""
         out = []
         for _ in range(BATCH):
-            r = self.link.recv()
+            try:
+                r = self.link.recv()
+            except MemoryError:   # a board's heap had no block for this frame: count it, try again next turn
+                self.counters["errors.memory"] += 1
+                break
             if r is None:
                 break
             pkt, mac = r

@@ -53,6 +53,19 @@ def test_failed_save_holds_the_packet_and_is_retried():
         remove(b)
 
 
+def test_memory_error_in_recv_is_counted_and_the_frame_read_next_turn():
+    # the board's link driver allocates each frame in the heap: a fragmented heap may not have it
+    b = bundle()
+    try:
+        d = daemon(b, [MemoryError()])
+        d.handle_batch()
+        assert d.counters["errors.memory"] == 1 and d.link.sent == []
+        request(d)
+        assert d.counters["errors.memory"] == 1 and len(d.link.sent) == 1
+    finally:
+        remove(b)
+
+
 def test_link_and_counter_file_errors_are_counted_not_fatal():
     b = bundle(counters_file="gone/counters.json")
     try:
