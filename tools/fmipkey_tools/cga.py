@@ -208,8 +208,8 @@ def run_search(devices, workers, scheduler, engine, checkpoint):
             if scheduler:
                 found = run_on_dask(search, scheduler, on_progress)
             else:
-                with cgasearch.local_executor(workers, engine) as ex:
-                    found = search.run(ex, 2 * workers, on_progress)
+                with cgasearch.local_executor(workers, engine) as ex, cgasearch.interruptible() as stop:
+                    found = search.run(ex, 2 * workers, on_progress, stop)
         except KeyboardInterrupt:
             save_checkpoint(checkpoint, devices, search)
             raise click.ClickException("interrupted after %d trials; run the same command again to resume "
@@ -282,7 +282,8 @@ def run_on_dask(search, address, on_progress):
         except TimeoutError:
             raise click.ClickException("the Dask scheduler at %s has no workers after 30 s; start %s"
                                        % (address, WORKERS))
-        return search.run(cgasearch.dask_executor(client), cluster_slots(client), on_progress)
+        with cgasearch.interruptible() as stop:
+            return search.run(cgasearch.dask_executor(client), cluster_slots(client), on_progress, stop)
 
 
 def cluster_slots(client, every=2.0):

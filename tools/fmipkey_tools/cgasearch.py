@@ -15,6 +15,7 @@ Engines: `numba` (many SHA-1 lanes at once, laid out so LLVM vectorises across
 lanes) and `hashlib` (the fallback). Every hit is re-checked with hashlib.
 """
 import concurrent.futures as cf
+import contextlib
 import functools
 import hashlib
 import os
@@ -175,6 +176,23 @@ def _ignore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+STOP_POLL = 0.2  # s: how soon a set `stop` ends Search.run
+
+
+@contextlib.contextmanager
+def interruptible():
+    """An Event that Ctrl-C sets, for Search.run's stop: the interrupt then surfaces at a
+    point of our choosing, not inside concurrent.futures or multiprocessing, where an
+    asynchronous KeyboardInterrupt can leave a lock or pipe half-used and the pool's
+    shutdown waiting forever."""
+    stop = threading.Event()
+    old = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def local_executor(workers, engine="numba"):
     if engine == "numba":
         numba_kernel()  # load (or compile) once here; forked workers inherit it
@@ -227,9 +245,11 @@ class Search:
         self.found = {}
         self.trials = 0
 
-    def run(self, executor, in_flight, on_progress=None):
+    def run(self, executor, in_flight, on_progress=None, stop=None):
         """Run until every job has a modifier; returns {name: modifier}. in_flight: tasks
-        kept running, or a function giving it (a Dask cluster may grow while it runs)."""
+        kept running, or a function giving it (a Dask cluster may grow while it runs).
+        stop: a threading.Event; once set, KeyboardInterrupt is raised here, between two
+        waits (see interruptible)."""
         limit = in_flight if callable(in_flight) else (lambda: in_flight)
         pending = {name: _chunks(job, self.done[name]) for name, job in self.jobs.items() if job.sec}
         for name, job in self.jobs.items():
@@ -245,7 +265,9 @@ class Search:
                         running[executor.submit(scan, self.engine, self.jobs[name], s, n)] = (name, s, n)
                     if len(running) >= slots:
                         break
-                finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                finished, _ = cf.wait(running, timeout=STOP_POLL, return_when=cf.FIRST_COMPLETED)
+                if stop is not None and stop.is_set():
+                    raise KeyboardInterrupt
                 for fut in finished:
                     if fut not in running:  # cancelled: its job was found meanwhile
                         continue
