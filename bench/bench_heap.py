@@ -13,11 +13,12 @@ Figures, each the median of 3 (random keys, nonces and blinding move them by a f
   as data even when there is none (`micropython_smallest_heap_minus_code_no_data`);
 - the data in use once the exchange is answered, and the key store's table alone.
 
-Frozen code is estimated, not measured (no ESP32 image is built here): its flash is the .mpy
+Frozen code is estimated here, not measured (no ESP32 image is built): its flash is the .mpy
 bytecode total `fmipkey build` reports (the image holds the same bytecode); its heap is the
 .mpy import heap minus the bytes of the .mpy files imported (a loaded .mpy's bytecode and
-constants sit in the heap, a frozen module's in flash), which leaves the module, function and
-class objects a frozen import still makes. Prints one JSON object."""
+constants sit in the heap, a frozen module's in flash), an upper bound. Run on a MicroPython
+with fmipkey frozen in (FMIPKEY_MICROPYTHON, docs/esp32-heap.md), the code figure is the
+frozen heap measured. Prints one JSON object."""
 import json
 import os
 import sys
