@@ -294,7 +294,7 @@ def test_cluster_slots_follow_the_cluster_threads():
 
 def test_ctrl_c_surfaces_between_waits_with_the_searched_ranges_kept(key1024):
     # interruptible's Event set by SIGINT (sent to ourselves) ends run() within a wait, not
-    # at an arbitrary point inside the pool
+    # at an arbitrary point inside the pool, also in a process started with SIGINT ignored
     job = cgasearch.Job(key1024[1], 3, base=bytes(16))
     search = cgasearch.Search({"j": job}, "hashlib")
     calls = []
@@ -304,10 +304,14 @@ def test_ctrl_c_surfaces_between_waits_with_the_searched_ranges_kept(key1024):
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGINT)
 
-    with cf.ThreadPoolExecutor(2) as ex, cgasearch.interruptible() as stop, pytest.raises(KeyboardInterrupt):
-        search.run(ex, 2, on_progress, stop)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)    # as a background job starts: SIGINT ignored
+    try:
+        with cf.ThreadPoolExecutor(2) as ex, cgasearch.interruptible() as stop, pytest.raises(KeyboardInterrupt):
+            search.run(ex, 2, on_progress, stop)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN      # the handler is put back
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert len(calls) >= 2 and search.done["j"] and search.done["j"][0][0] == 0
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler     # the handler is put back
 
 
 def test_a_wrong_hit_from_an_engine_is_rejected(monkeypatch, tmp_path, key1024):

@@ -181,10 +181,11 @@ STOP_POLL = 0.2  # s: how soon a set `stop` ends Search.run
 
 @contextlib.contextmanager
 def interruptible():
-    """An Event that Ctrl-C sets, for Search.run's stop: the interrupt then surfaces at a
-    point of our choosing, not inside concurrent.futures or multiprocessing, where an
-    asynchronous KeyboardInterrupt can leave a lock or pipe half-used and the pool's
-    shutdown waiting forever."""
+    """An Event that Ctrl-C (SIGINT) sets, for Search.run's stop: the interrupt then surfaces
+    at a point of our choosing, not inside concurrent.futures or multiprocessing, where an
+    asynchronous KeyboardInterrupt can leave a lock or pipe half-used. The handler is set
+    even when the process started with SIGINT ignored (a background job, nohup), where
+    Python's own handler is not and `kill -INT` would do nothing."""
     stop = threading.Event()
     old = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     try:
