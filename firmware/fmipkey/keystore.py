@@ -195,6 +195,12 @@ class KeyStore:
         s = self._slot(cga)
         return s >= 0 and not self._flags(s) & SEQ_SET
 
+    def confirmed(self, cga, now):
+        """True when the CGA has a live key an authenticated FBU has used: one lookup, no key
+        derived (the AR asks it of every RtSolPr, before any limit on verifications)."""
+        s = self._slot(cga)
+        return s >= 0 and self._flags(s) & SEQ_SET != 0 and now < self._expiry(s)
+
     def issue(self, cga, at, now, owner=bytes(OWNER_LEN)):
         """rfc5269 3.2: the CGA's existing key when its AT is `at` or stronger, else a new
         random key for `at` (3.6; it replaces a weaker one, so the Reply's AT is never below

@@ -441,3 +441,14 @@ def test_table_and_index_agree_with_a_model():
         for c in range(32):
             assert ks.get(cga(c), now) == (tuple(live[c][:3]) if c in live else None), (step, c)
             assert ks.last_seq(cga(c)) == (live[c][3] if c in live else None)
+
+
+def test_confirmed_means_live_and_used_by_an_fbu():
+    ks = KeyStore(DEV)
+    c = cga(1)
+    assert not ks.confirmed(c, T0)                       # no key
+    ks.issue(c, 1, T0)
+    assert not ks.confirmed(c, T0) and ks.provisional(c)
+    ks.accept_seq(c, 1)
+    assert ks.confirmed(c, T0 + 1) and not ks.provisional(c)
+    assert not ks.confirmed(c, T0 + ks.lifetime)         # expired

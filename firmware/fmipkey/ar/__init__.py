@@ -129,7 +129,7 @@ class AccessRouter:
         if not self._sources.take(src, now):
             return r.drop("rate.source")
         # an MN whose key an FBU used has its own budgets: a flood of new CGAs cannot take them
-        known = self.keystore.get(src, now.s) is not None and not self.keystore.provisional(src)
+        known = self.keystore.confirmed(src, now.s)
         hk = m.find(ndopt.HK_REQUEST) is not None
         req = self.issuer.request(m, src) if hk else None
         v = None
