@@ -15,6 +15,8 @@ import click
 from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
 
+from fmipkey import console as fw_console
+
 MICROPYTHON = Path(sys.executable).parent / "micropython"
 
 
@@ -54,7 +56,7 @@ def enter_raw(transport, port):
 
 
 # The console while the daemon runs (fmipkey.console.Requests on the board).
-REQUEST, ANSWER, PROMPT = b"#fmipkey ", b"#fmipkey-answer ", b"\n>>> "
+REQUEST, ANSWER, PROMPT = fw_console.REQUEST.encode(), fw_console.ANSWER.encode(), b"\n>>> "
 
 
 def ask_daemon(transport, port, fn, args, timeout=5.0):
