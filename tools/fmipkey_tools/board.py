@@ -72,15 +72,14 @@ def ask_daemon(transport, port, fn, args, timeout=5.0):
         if not waiting:
             time.sleep(0.02)
             continue
-        seen += ser.read(waiting)
-        lines = seen.replace(b"\r", b"").split(b"\n")
-        for line in lines[:-1]:
+        seen += ser.read(waiting).replace(b"\r", b"")
+        for line in seen.split(b"\n")[:-1]:
             if line.startswith(ANSWER):
                 try:
                     return json.loads(line[len(ANSWER):])
                 except ValueError:
                     raise click.ClickException("the daemon on %s gave a damaged answer: %r" % (port, line[:200]))
-        if PROMPT in seen.replace(b"\r", b""):
+        if PROMPT in seen:
             return None
     raise click.ClickException(
         "%s answered neither as a fmipkey daemon serving its console (fmipkey.main --console) nor with a "
