@@ -307,9 +307,10 @@ class Inspector:
         src, dst = bytes(ip.src), bytes(ip.dst)
         m = decode_icmp(rec, ip, pkt)
         expect = self.pairing.icmp(rec, m, src, dst, now)
-        if m.sig >= 0 or m.find(ndopt.CGA) or "certificates" in rec["fields"]:
+        signed = m.sig >= 0 or m.find(ndopt.CGA)
+        if signed or "certificates" in rec["fields"]:
             rec["secured"] = True
-        if m.sig >= 0 or m.find(ndopt.CGA):
+        if signed:
             self.checks.send(rec, m, src, dst, now, expect, rec["message"] in ("RS", "NS", "RtSolPr", "CPS"))
         if rec["message"] == "PrRtAdv":
             self.checks.hk_reply(rec, m, src, dst, now)
