@@ -10,6 +10,7 @@ bytes an exchange leaves allocated with the GC off are reported as well (C tempo
 inside pow() are not in that figure). Prints one JSON object.
 FMIPKEY_MICROPYTHON=/path/to/micropython runs this bench and bench_heap on another MicroPython
 binary than .venv's (docs/esp32-heap.md builds a 32-bit one, and one with fmipkey frozen in)."""
+import itertools
 import json
 import os
 import subprocess
@@ -197,15 +198,14 @@ def main():
             ar = arfix.make_ar(ar_key=ar_pem, **arfix.OPEN)   # as the MicroPython run (same CGA)
             mn = arfix.Node(mn_pem)
             pkts = arfix.distinct_rtsolprs(mn, ar.addr, arfix.key(hk_pem).public)
-            pkt = pkts[0]
-            sent = iter(range(10 ** 9))
+            sent = itertools.cycle(pkts)
 
             def cpy():
                 ar.keystore.discard(mn.addr)
-                return ar.handle(pkts[next(sent) % len(pkts)], at(arfix.NOW))
+                return ar.handle(next(sent), at(arfix.NOW))
             assert arfix.hk_reply(arfix.prrtadv(cpy()[0])[1]) is not None
             out["cpython_exchange_%s_ms" % name] = median_ms(cpy, RUNS)
-            out["openssl_rsa_ops_%s_ms" % name] = median_ms(openssl_exchange(ar_pem, pkt, hk_pem), RUNS)
+            out["openssl_rsa_ops_%s_ms" % name] = median_ms(openssl_exchange(ar_pem, pkts[0], hk_pem), RUNS)
             f = os.path.join(d, "pkt_" + name)
             with open(f, "w") as fh:
                 fh.write("\n".join(p.hex() for p in pkts))
