@@ -3,15 +3,13 @@
 # ESP32's do. SEND timestamps, certificate validity and key lifetimes stay in Unix time, the
 # 100 ms RtSolPr retransmission runs on ticks across their wrap, and the exchange completes.
 from arfix import prrtadv
-from fakear import NCOA, NOW, anchors, cfg, chain, identity, pool
-from fmipkey import config, send
-from fmipkey.ar import AccessRouter
+from fakear import NCOA, NOW, anchors, chain
+from fmipkey import send
 from fmipkey.clock import EPOCH_2000, Clock
 from fmipkey.crypto import x509
 from fmipkey.errors import VerifyError
-from fmipkey.keystore import KeyStore
-from fmipkey.mn import MobileNode
 from fwtest import raises
+from test_exchange import pair
 
 PERIOD = 1 << 30  # ticks_ms period of a 32-bit MicroPython port
 
@@ -91,10 +89,7 @@ def test_certificate_validity_in_unix_time():
 def test_exchange_on_a_2000_epoch_port_with_ticks_wrapping():
     tm = Port2000(NOW * 1000 + 900, PERIOD - 120)
     c = Clock(tm)
-    ar_id = identity("rsa1024_a.pem")
-    ar = AccessRouter(cfg(role="ar"), ar_id, list(reversed(chain())), KeyStore(bytes(range(32))))
-    mn = MobileNode(cfg(router=config.format_addr(ar_id.addr)), identity("rsa1024_b.pem", modifier=b"\x02" * 16),
-                    anchors(), pool())
+    ar, mn = pair(0)
     out = mn.start(c.now())
     sol = []
     for p in out:
