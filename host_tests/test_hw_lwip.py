@@ -236,6 +236,16 @@ RECV_FRAMES = ("import socket, sys\n"
                "open(sys.argv[1], 'wb').write(b''.join(len(f).to_bytes(2, 'big') + f for f in got))\n")
 
 
+def listening_peer(link, tmp_path, src, n):
+    """RECV_FRAMES in the peer's namespace, once it listens: it writes the first n frames
+    from src to tmp_path / "got"; returns (the process, its log file)."""
+    log = open(tmp_path / "peer.log", "w")
+    peer = link.spawn("peer", [sys.executable, "-c", RECV_FRAMES, tmp_path / "got", src.hex(), n], log)
+    wait_for(lambda: "ready" in (tmp_path / "peer.log").read_text() or peer.poll() is not None, 10,
+             "the peer to listen")
+    return peer, log
+
+
 def test_lwip_fills_each_checksum_in_its_field_lwip(relay_bin, tmp_path):
     """What the core sends, lwIP sends with its own checksum, whatever the engine's said
     (0xdead here): ICMPv6 at offset 2 (tshark checks it), the Mobility Header at offset 4
@@ -249,10 +259,7 @@ def test_lwip_fills_each_checksum_in_its_field_lwip(relay_bin, tmp_path):
                                 hlim=255))
     cpa[42:44] = fback[44:46] = b"\xde\xad"
     with core_on_a_link(relay_bin, tmp_path) as (link, r):
-        log = open(tmp_path / "peer.log", "w")
-        peer = link.spawn("peer", [sys.executable, "-c", RECV_FRAMES, tmp_path / "got", CGA.hex(), 2], log)
-        wait_for(lambda: "ready" in (tmp_path / "peer.log").read_text() or peer.poll() is not None, 10,
-                 "the peer to listen")
+        peer, log = listening_peer(link, tmp_path, CGA, 2)
         for p in (cpa, fback):
             assert r.call(b"S" + bytes(p))[:5] == b"r\0\0\0\0"
         assert peer.wait(15) == 0, (tmp_path / "peer.log").read_text()
@@ -292,10 +299,7 @@ def test_a_cga_off_link_local_still_resolves_neighbours_lwip(relay_bin, tmp_path
         ns = link.ns["peer"]
         link.exec_(ns, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.addr_gen_mode=1", "net.ipv6.conf.eth0.disable_ipv6=0")
         simulation.sh("ip", "-n", ns, "-6", "addr", "add", "2001:db8:1::2/64", "dev", "eth0", "nodad")
-        log = open(tmp_path / "peer.log", "w")
-        got = link.spawn("peer", [sys.executable, "-c", RECV_FRAMES, tmp_path / "got", cga_.hex(), 1], log)
-        wait_for(lambda: "ready" in (tmp_path / "peer.log").read_text() or got.poll() is not None, 10,
-                 "the peer to listen")
+        got, log = listening_peer(link, tmp_path, cga_, 1)
         pkt = icmp6.packet(cga_, peer, bytearray(bytes((149, 0, 0, 0, 0, 9, 0, 0))))
         assert r.call(b"S" + pkt)[:5] == b"r\0\0\0\0"      # queued while lwIP resolves the peer
         assert got.wait(15) == 0, "lwIP never resolved the peer: %s" % (tmp_path / "peer.log").read_text()
