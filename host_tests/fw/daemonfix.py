@@ -65,5 +65,5 @@ def remove(path):
     os.rmdir(path)
 
 
-def daemon(b, script=(), keystore_file="keystore.bin"):
-    return main.Daemon({"bundle": b, "export": False}, FakeLink(b + "/" + keystore_file, script))
+def daemon(b, script=(), keystore_file="keystore.bin", clock=None, export=False):
+    return main.Daemon({"bundle": b, "export": export}, FakeLink(b + "/" + keystore_file, script), clock)

@@ -6,7 +6,7 @@ import os
 import time
 
 from arfix import Node, key, prrtadv, rtsolpr
-from daemonfix import FakeLink, bundle, daemon, remove
+from daemonfix import bundle, daemon, remove
 from fmipkey import compat, main, send
 from fmipkey.clock import Clock
 from fwtest import now_at
@@ -87,7 +87,7 @@ def test_daemon_runs_the_engine_in_unix_time_on_a_2000_epoch_port():
     tm = Port2000(unix * 1000 + 300, (1 << 30) - 20)       # whole seconds from 2000, ticks about to wrap
     b = bundle()
     try:
-        d = main.Daemon({"bundle": b, "export": False}, FakeLink(b + "/keystore.bin"), Clock(tm))
+        d = daemon(b, clock=Clock(tm))
         d.link.script.append((rtsolpr(MN, d.addr, HKEPK.public, now=unix, nonce=b"NONCE1"), MN_MAC))
         d.handle_batch()                                  # the daemon reads its clock for the engine
         (pkt, _, _), = d.link.sent
@@ -96,7 +96,7 @@ def test_daemon_runs_the_engine_in_unix_time_on_a_2000_epoch_port():
         assert [e for _, _, e in d.ks.entries(unix)] == [unix + 43200]
         for ms, keys in ((43199 * 1000, 1), (1000, 0)):  # restarts: the sealed key lives until unix + 43200
             tm.advance(ms)
-            assert len(main.Daemon({"bundle": b, "export": False}, FakeLink(b + "/keystore.bin"), Clock(tm)).ks) == keys
+            assert len(daemon(b, clock=Clock(tm)).ks) == keys
     finally:
         remove(b)
 
@@ -154,7 +154,7 @@ def test_failed_export_is_counted_not_fatal():
         write_json(path, obj, private)
     main._write_json = no_memory
     try:
-        d = main.Daemon({"bundle": b, "export": True}, FakeLink(b + "/keystore.bin"))
+        d = daemon(b, export=True)
         request(d)
         assert d.counters["errors.export"] == 1 and not compat.exists(b + "/hk.json")
         assert len(d.link.sent) == 1 and not d.ks.dirty        # the key saved and announced all the same
