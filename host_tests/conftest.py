@@ -110,3 +110,10 @@ def opened(monkeypatch):
 def created_private(flags, mode):
     """True for a file opened as fmipkey_tools.private creates one: 0600, new, no symlink followed."""
     return bool(flags & os.O_CREAT and flags & os.O_EXCL and flags & os.O_NOFOLLOW) and mode == 0o600
+
+
+def cli(*args):
+    """The fmipkey CLI run in-process (click's CliRunner) with args as strings, 200 columns wide."""
+    from click.testing import CliRunner
+    from fmipkey_tools.cli import main
+    return CliRunner().invoke(main, [str(a) for a in args], terminal_width=200)

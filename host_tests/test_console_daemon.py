@@ -6,18 +6,13 @@ import re
 import time
 
 import pytest
-from click.testing import CliRunner
 
+from conftest import cli
 from fmipkey_tools import board, build
-from fmipkey_tools.cli import main
 from fmipkey_tools.sim import Sim, hk, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
 ISO_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ar start ")
-
-
-def cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], terminal_width=200)
 
 
 def start_daemon_on_board(tty, *args):

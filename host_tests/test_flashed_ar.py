@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 if os.geteuid() != 0:
     pytest.skip("the flashed AR runs in the simulation's network namespaces, which need root", allow_module_level=True)
@@ -21,16 +20,12 @@ if missing:
     pytest.skip("needs %s (make tools installs tshark, iproute2 and socat)" % ", ".join(missing), allow_module_level=True)
 
 from fmipkey_tools import board, build, flash  # noqa: E402
-from fmipkey_tools.cli import main  # noqa: E402
+from conftest import cli  # noqa: E402
 from fmipkey_tools import inspect, sim as simtool  # noqa: E402
 from fmipkey_tools.sim import MICROPYTHON, Sim, hk, message_name, packets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LIFETIME = 3600  # not the default 43200: seen only if the console's setting reached the running AR
-
-
-def cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], terminal_width=200)
 
 
 def test_flash_configure_and_run_ar_from_virtual_board(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import cli
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -73,10 +74,6 @@ def flash_tree(dev):
 def summary(written, added, updated, unchanged, removed):
     return ("%d written (%d added, %d updated) and verified by SHA-256 on the board, %d unchanged (SHA-256 on the "
             "board matched), %d removed" % (written, added, updated, unchanged, removed))
-
-
-def cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], terminal_width=200)
 
 
 def test_flash_copies_verifies_and_skips_unchanged(fw, bundle, tmp_path):
